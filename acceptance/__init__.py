@@ -1,0 +1,1 @@
+"""The acceptance suite's own library: stack targets, waits, gRPC and Allure helpers."""

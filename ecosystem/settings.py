@@ -1,0 +1,102 @@
+"""Every setting of a service, read from environment variables with documented defaults."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from ecosystem import __version__
+from ecosystem.names import ENVIRONMENTS
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    failure_threshold: int = 5
+    recovery_timeout_s: float = 60.0
+    half_open_max_calls: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One service process's settings; `Settings.from_env()` documents each variable."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    listen_host: str = "127.0.0.1"
+    port: int = 0
+    advertise_host: str = "127.0.0.1"
+    environment: str = "development"
+    registry_ttl_ms: int = 15_000
+    config_cache_ttl_s: float = 300.0
+    call_timeout_s: float = 5.0
+    retry_attempts: int = 3
+    shutdown_grace_s: float = 5.0
+    otlp_endpoint: str = ""
+    config_seed: str = ""
+    version: str = __version__
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ECOSYSTEM_* variables (and OTEL_EXPORTER_OTLP_ENDPOINT); unset means the default.
+
+        ECOSYSTEM_REDIS_URL             redis://127.0.0.1:6379/0
+        ECOSYSTEM_LISTEN_HOST           127.0.0.1 (0.0.0.0 in a container)
+        ECOSYSTEM_PORT                  0 = an ephemeral port, registered as bound
+        ECOSYSTEM_ADVERTISE_HOST        the listen host, or this host's name when listening on 0.0.0.0
+        ECOSYSTEM_ENVIRONMENT           development | testing | production | docker
+        ECOSYSTEM_REGISTRY_TTL_MS       15000; heartbeats every third of it
+        ECOSYSTEM_CONFIG_CACHE_TTL_S    300
+        ECOSYSTEM_CALL_TIMEOUT_S        5, for calls that arrive without a deadline
+        ECOSYSTEM_RETRY_ATTEMPTS        3, attempts per call on UNAVAILABLE
+        ECOSYSTEM_BREAKER_FAILURE_THRESHOLD   5 consecutive transport failures open a breaker
+        ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S  60 in OPEN before half-open probes
+        ECOSYSTEM_BREAKER_HALF_OPEN_MAX_CALLS 1 probe at a time
+        ECOSYSTEM_SHUTDOWN_GRACE_S      5 to drain in-flight calls on SIGTERM
+        ECOSYSTEM_CONFIG_SEED           configuration-service only: the seed file (default config/seed.toml)
+        OTEL_EXPORTER_OTLP_ENDPOINT     export spans over OTLP/gRPC there; unset = no tracing
+        """
+        listen_host = _env("ECOSYSTEM_LISTEN_HOST", cls.listen_host)
+        default_advertise = socket.gethostname() if listen_host in ("0.0.0.0", "::", "[::]") else listen_host
+        environment = _env("ECOSYSTEM_ENVIRONMENT", cls.environment)
+        if environment not in ENVIRONMENTS:
+            raise ValueError(f"ECOSYSTEM_ENVIRONMENT={environment!r} is not one of {', '.join(ENVIRONMENTS)}")
+        return cls(
+            redis_url=_env("ECOSYSTEM_REDIS_URL", cls.redis_url),
+            listen_host=listen_host,
+            port=_int("ECOSYSTEM_PORT", cls.port),
+            advertise_host=_env("ECOSYSTEM_ADVERTISE_HOST", default_advertise),
+            environment=environment,
+            registry_ttl_ms=_int("ECOSYSTEM_REGISTRY_TTL_MS", cls.registry_ttl_ms),
+            config_cache_ttl_s=_float("ECOSYSTEM_CONFIG_CACHE_TTL_S", cls.config_cache_ttl_s),
+            call_timeout_s=_float("ECOSYSTEM_CALL_TIMEOUT_S", cls.call_timeout_s),
+            retry_attempts=_int("ECOSYSTEM_RETRY_ATTEMPTS", cls.retry_attempts),
+            shutdown_grace_s=_float("ECOSYSTEM_SHUTDOWN_GRACE_S", cls.shutdown_grace_s),
+            otlp_endpoint=_env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+            config_seed=_env("ECOSYSTEM_CONFIG_SEED", ""),
+            breaker=BreakerSettings(
+                failure_threshold=_int("ECOSYSTEM_BREAKER_FAILURE_THRESHOLD", 5),
+                recovery_timeout_s=_float("ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S", 60.0),
+                half_open_max_calls=_int("ECOSYSTEM_BREAKER_HALF_OPEN_MAX_CALLS", 1),
+            ),
+        )
