@@ -36,7 +36,7 @@ def wait_until(
             if condition(value):
                 return value
             last = value
-        except Exception as exc:  # noqa: BLE001 - a failing probe is an observation, not an error
+        except Exception as exc:
             last = exc
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"timed out after {timeout:g}s waiting until {what}; last observed: {_describe(last)}")
@@ -60,7 +60,7 @@ async def wait_until_async(
             if condition(value):
                 return value
             last = value
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             last = exc
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"timed out after {timeout:g}s waiting until {what}; last observed: {_describe(last)}")

@@ -53,6 +53,7 @@ class Settings:
     shutdown_grace_s: float = 5.0
     otlp_endpoint: str = ""
     config_seed: str = ""
+    instance_id: str = ""
     version: str = __version__
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
@@ -73,6 +74,7 @@ class Settings:
         ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S  60 in OPEN before half-open probes
         ECOSYSTEM_BREAKER_HALF_OPEN_MAX_CALLS 1 probe at a time
         ECOSYSTEM_SHUTDOWN_GRACE_S      5 to drain in-flight calls on SIGTERM
+        ECOSYSTEM_INSTANCE_ID           a fresh UUID per process; set it to find this process in the registry
         ECOSYSTEM_CONFIG_SEED           configuration-service only: the seed file (default config/seed.toml)
         OTEL_EXPORTER_OTLP_ENDPOINT     export spans over OTLP/gRPC there; unset = no tracing
         """
@@ -94,6 +96,7 @@ class Settings:
             shutdown_grace_s=_float("ECOSYSTEM_SHUTDOWN_GRACE_S", cls.shutdown_grace_s),
             otlp_endpoint=_env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
             config_seed=_env("ECOSYSTEM_CONFIG_SEED", ""),
+            instance_id=_env("ECOSYSTEM_INSTANCE_ID", ""),
             breaker=BreakerSettings(
                 failure_threshold=_int("ECOSYSTEM_BREAKER_FAILURE_THRESHOLD", 5),
                 recovery_timeout_s=_float("ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S", 60.0),

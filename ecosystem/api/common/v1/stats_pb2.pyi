@@ -60,17 +60,19 @@ class PerformanceStats(_message.Message):
     def __init__(self, service: _Optional[str] = ..., instance_id: _Optional[str] = ..., collected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operations: _Optional[_Iterable[_Union[OperationStats, _Mapping]]] = ..., health: _Optional[str] = ..., config_cache: _Optional[_Union[ConfigCacheStats, _Mapping]] = ...) -> None: ...
 
 class ConfigCacheStats(_message.Message):
-    __slots__ = ("cache_size", "cache_hits", "cache_misses", "hit_rate", "total_requests", "stale_served")
+    __slots__ = ("cache_size", "cache_hits", "cache_misses", "hit_rate", "total_requests", "stale_served", "fetches")
     CACHE_SIZE_FIELD_NUMBER: _ClassVar[int]
     CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
     CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
     HIT_RATE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     STALE_SERVED_FIELD_NUMBER: _ClassVar[int]
+    FETCHES_FIELD_NUMBER: _ClassVar[int]
     cache_size: int
     cache_hits: int
     cache_misses: int
     hit_rate: float
     total_requests: int
     stale_served: int
-    def __init__(self, cache_size: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., hit_rate: _Optional[float] = ..., total_requests: _Optional[int] = ..., stale_served: _Optional[int] = ...) -> None: ...
+    fetches: int
+    def __init__(self, cache_size: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., hit_rate: _Optional[float] = ..., total_requests: _Optional[int] = ..., stale_served: _Optional[int] = ..., fetches: _Optional[int] = ...) -> None: ...

@@ -236,6 +236,12 @@ class ReportChaosEventRequest(_message.Message):
     detail: str
     def __init__(self, event_id: _Optional[str] = ..., status: _Optional[_Union[ChaosEventStatus, str]] = ..., instance_id: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
+class EndChaosEventRequest(_message.Message):
+    __slots__ = ("event_id",)
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    def __init__(self, event_id: _Optional[str] = ...) -> None: ...
+
 class WatchControlEventsRequest(_message.Message):
     __slots__ = ("service", "instance_id")
     SERVICE_FIELD_NUMBER: _ClassVar[int]

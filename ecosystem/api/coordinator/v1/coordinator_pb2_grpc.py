@@ -80,6 +80,11 @@ class TestCoordinatorServiceStub:
                 request_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ReportChaosEventRequest.SerializeToString,
                 response_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ChaosEvent.FromString,
                 _registered_method=True)
+        self.EndChaosEvent = channel.unary_unary(
+                '/ecosystem.coordinator.v1.TestCoordinatorService/EndChaosEvent',
+                request_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.EndChaosEventRequest.SerializeToString,
+                response_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ChaosEvent.FromString,
+                _registered_method=True)
         self.WatchControlEvents = channel.unary_stream(
                 '/ecosystem.coordinator.v1.TestCoordinatorService/WatchControlEvents',
                 request_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.WatchControlEventsRequest.SerializeToString,
@@ -148,6 +153,13 @@ class TestCoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EndChaosEvent(self, request, context):
+        """Ends an event before its duration: its targets remove the fault now and report it recovered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchControlEvents(self, request, context):
         """Every service keeps this stream open: chaos events aimed at it, and scenario starts/ends.
         """
@@ -201,6 +213,11 @@ def add_TestCoordinatorServiceServicer_to_server(servicer, server):
             'ReportChaosEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportChaosEvent,
                     request_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ReportChaosEventRequest.FromString,
+                    response_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ChaosEvent.SerializeToString,
+            ),
+            'EndChaosEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndChaosEvent,
+                    request_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.EndChaosEventRequest.FromString,
                     response_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ChaosEvent.SerializeToString,
             ),
             'WatchControlEvents': grpc.unary_stream_rpc_method_handler(
@@ -452,6 +469,33 @@ class TestCoordinatorService:
             target,
             '/ecosystem.coordinator.v1.TestCoordinatorService/ReportChaosEvent',
             ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ReportChaosEventRequest.SerializeToString,
+            ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ChaosEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndChaosEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ecosystem.coordinator.v1.TestCoordinatorService/EndChaosEvent',
+            ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.EndChaosEventRequest.SerializeToString,
             ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.ChaosEvent.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,51 @@
+# Every target does its own set-up: a virtual environment in .venv and, for reports, node_modules.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TARGET ?=
+TAGS ?=
+ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(TAGS),--tags '$(TAGS)')
+
+.PHONY: setup proto proto-check lint unit accept test stack stack-down report clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+proto: $(VENV)/.installed
+	$(PY) scripts/gen_proto.py
+
+proto-check: $(VENV)/.installed
+	$(PY) scripts/gen_proto.py --check
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+
+accept: setup
+	$(PY) -m acceptance.run $(ACCEPT_ARGS)
+
+test: setup proto-check lint unit
+	$(PY) -m acceptance.run --target local $(if $(TAGS),--tags '$(TAGS)')
+
+stack: $(VENV)/.installed
+	$(PY) -m acceptance.stack up
+
+stack-down: $(VENV)/.installed
+	$(PY) -m acceptance.stack down
+
+report: setup
+	$(PY) -m acceptance.allure_report
+
+clean:
+	rm -rf reports/allure-results reports/allure-report reports/junit reports/signoff.* reports/logs

@@ -1,0 +1,174 @@
+"""Allure results fix-ups and the Allure 3 HTML report (npm `allure`, pinned in package.json).
+
+allure-behave shows a `before_scenario` error as skipped, a cleanup error as passed and drops
+`after_all` errors entirely. So after a run, scenarios that behave's JUnit calls failed or errored are
+marked broken, and every hook or cleanup error becomes a broken result of its own: the report is never
+green where behave failed.
+
+`python -m acceptance.allure_report` regenerates the HTML from reports/allure-results (`make report`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from acceptance.signoff import ERROR_STATUSES, FAILED_STATUSES, UNTESTED, FeatureResult, HookError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALLURE_CONFIG = REPO_ROOT / "allurerc.json"
+HOOK_ERRORS_SUITE = "Hook and cleanup errors"
+_GENERATE_TIMEOUT_S = 300
+_NPM_CI_TIMEOUT_S = 600
+
+
+class ReportError(RuntimeError):
+    """The HTML report could not be produced (node/npm missing, npm ci or allure generate failed)."""
+
+
+def ensure_node_packages(repo_root: Path = REPO_ROOT) -> None:
+    """Install the pinned Allure CLI from package-lock.json when node_modules lacks it."""
+    if (repo_root / "node_modules" / "allure").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ReportError("npm is not on PATH: install Node.js 20+ to get the Allure HTML report")
+    _run([npm, "ci", "--no-audit", "--no-fund"], cwd=repo_root, timeout=_NPM_CI_TIMEOUT_S, what="npm ci")
+
+
+def generate_html(results: Path, out: Path, *, config: Path = ALLURE_CONFIG, repo_root: Path = REPO_ROOT) -> Path:
+    """Generate the single-file Allure report from `results` into `out`; return its index.html."""
+    npx = shutil.which("npx")
+    if npx is None:
+        raise ReportError("npx is not on PATH: install Node.js 20+ to get the Allure HTML report")
+    if not any(results.glob("*-result.json")):
+        raise ReportError(f"no Allure results in {results}: did the allure formatter run (behave.ini `format`)?")
+    # Run from the repo root: npx finds node_modules there, and allurerc's historyPath is relative to it.
+    command = [npx, "--no-install", "allure", "generate", str(results), "--config", str(config), "--output", str(out)]
+    _run(command, cwd=repo_root, timeout=_GENERATE_TIMEOUT_S, what="allure generate")
+    index = out / "index.html"
+    if not index.is_file():
+        raise ReportError(f"allure generate finished but wrote no {index}")
+    return index
+
+
+def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> None:
+    try:
+        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ReportError(f"{what} did not finish within {timeout:.0f} s: {' '.join(command)}") from exc
+    except OSError as exc:
+        raise ReportError(f"{what} could not start: {exc}") from exc
+    if completed.returncode != 0:
+        output = (completed.stdout + completed.stderr).strip().splitlines()
+        tail = "\n".join(output[-20:])
+        raise ReportError(f"{what} exited with status {completed.returncode} in {cwd}:\n{tail}")
+
+
+def mark_failed_scenarios(results: Path, features: Iterable[FeatureResult]) -> int:
+    """Mark broken the Allure results of scenarios behave failed but allure-behave shows passed or skipped.
+
+    allure-behave names a scenario's result "<feature>: <scenario>" (fullName). Returns how many changed.
+    """
+    problems = {
+        f"{feature.name}: {scenario.name}": scenario
+        for feature in features
+        for scenario in feature.scenarios
+        if scenario.status in ERROR_STATUSES | FAILED_STATUSES | {UNTESTED}
+    }
+    changed = 0
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        scenario = problems.get(result.get("fullName", ""))
+        if scenario is None or result.get("status") not in ("passed", "skipped"):
+            continue
+        result["status"] = "broken"
+        details = result.setdefault("statusDetails", {})
+        details["message"] = f"behave: {scenario.status}" + (f": {scenario.message}" if scenario.message else "")
+        path.write_text(json.dumps(result), encoding="utf-8")
+        changed += 1
+    return changed
+
+
+def write_hook_error_results(results: Path, hook_errors: Iterable[HookError]) -> list[Path]:
+    """One broken Allure result per hook or cleanup error, so the report shows what behave counted."""
+    results.mkdir(parents=True, exist_ok=True)
+    now_ms = int(time.time() * 1000)
+    written = []
+    for error in hook_errors:
+        result_id = str(uuid.uuid4())
+        # A stable id per hook and place lets the report's history follow the same error across runs.
+        history_id = hashlib.md5(f"{error.hook}|{error.where}".encode(), usedforsecurity=False).hexdigest()
+        result = {
+            "uuid": result_id,
+            "historyId": history_id,
+            "testCaseId": history_id,
+            "name": f"hook error: {error.hook} in {error.where}",
+            "fullName": f"{HOOK_ERRORS_SUITE}: {error.hook} in {error.where}",
+            "status": "broken",
+            "statusDetails": {"message": error.error, "trace": error.trace},
+            "stage": "finished",
+            "start": now_ms,
+            "stop": now_ms,
+            "labels": [
+                {"name": "feature", "value": HOOK_ERRORS_SUITE},
+                {"name": "suite", "value": HOOK_ERRORS_SUITE},
+                {"name": "framework", "value": "behave"},
+                {"name": "tag", "value": "hook_error"},
+            ],
+        }
+        path = results / f"{result_id}-result.json"
+        path.write_text(json.dumps(result), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def write_environment(results: Path, properties: Mapping[str, object]) -> Path:
+    """environment.properties: the report's Environment widget (target, tags, versions, revision)."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / "environment.properties"
+    lines = [f"{_property_key(key)}={_property_value(value)}" for key, value in properties.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_executor(results: Path, *, name: str, executor_type: str, build_name: str, report_url: str) -> Path:
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / "executor.json"
+    executor = {"name": name, "type": executor_type, "buildName": build_name, "reportUrl": report_url}
+    path.write_text(json.dumps(executor), encoding="utf-8")
+    return path
+
+
+def _property_key(key: str) -> str:
+    return key.replace(" ", "_").replace("=", "_").replace(":", "_")
+
+
+def _property_value(value: object) -> str:
+    text = " ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+    # .properties values are one line; a backslash starts an escape.
+    return text.replace("\\", "\\\\").replace("\n", " ")
+
+
+def main() -> int:
+    results = REPO_ROOT / "reports" / "allure-results"
+    out = REPO_ROOT / "reports" / "allure-report"
+    try:
+        ensure_node_packages()
+        index = generate_html(results, out)
+    except ReportError as exc:
+        print(f"Allure report NOT generated: {exc}", file=sys.stderr)
+        return 1
+    print(f"Allure report: {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""`make accept`: run the behave suite, build the Allure report and write the release sign-off.
+
+    python -m acceptance.run [--target local|docker|external] [--tags EXPR] [--no-html] [extra behave args]
+
+Exit status 0 means GO, 1 means NO-GO. behave runs as a child in its own process group; SIGINT and
+SIGTERM reach it once, from here, so its cleanups and after_all run (a terminal's Ctrl-C would otherwise
+reach it twice). A third signal kills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from acceptance import allure_report
+from acceptance.signoff import (
+    HOOK_ERRORS_FILE,
+    Verdict,
+    decide,
+    read_hook_errors,
+    read_junit,
+    scan_behave_output,
+    unexplained_output_errors,
+    write_signoff,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPORT_NAME = "Trading ecosystem acceptance"
+TARGETS = ("local", "docker", "external")
+# Display name -> distribution name.
+VERSIONED_PACKAGES = {
+    "behave": "behave",
+    "allure-behave": "allure-behave",
+    "grpcio": "grpcio",
+    "protobuf": "protobuf",
+    "redis-py": "redis",
+}
+_SIGNALS_BEFORE_KILL = 3
+# After behave exits, how long processes it left behind may keep its output open before we stop reading.
+_OUTPUT_DRAIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class BehaveRun:
+    exit_code: int
+    interrupted_by: str | None
+    log: Path
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m acceptance.run",
+        description="Run the acceptance suite and write reports/signoff.md (exit 0 = GO, 1 = NO-GO).",
+        epilog="Other arguments go to behave unchanged (e.g. features/discovery.feature, --stop, -n NAME).",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--target", choices=TARGETS, help="stack to test (default: environment.py decides)")
+    parser.add_argument("--tags", action="append", default=[], metavar="EXPR", help="behave tag expression")
+    parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    return parser.parse_known_args(argv)
+
+
+def behave_command(target: str | None, tags: list[str], extra: list[str]) -> list[str]:
+    # No feature path: behave.ini's `paths = features` applies unless `extra` names feature files itself.
+    command = [sys.executable, "-m", "behave"]
+    if target:
+        command += ["-D", f"target={target}"]
+    for expression in tags:
+        command += ["--tags", expression]
+    return command + extra
+
+
+def clear_previous_run(reports: Path) -> None:
+    """Remove the last run's outputs; keep reports/history (the Allure trend)."""
+    for folder in ("allure-results", "allure-report", "junit"):
+        shutil.rmtree(reports / folder, ignore_errors=True)
+    for name in (HOOK_ERRORS_FILE, "signoff.md", "signoff.json", "behave.log"):
+        (reports / name).unlink(missing_ok=True)
+    (reports / "allure-results").mkdir(parents=True)
+
+
+def run_behave(command: list[str], *, cwd: Path, log_path: Path) -> BehaveRun:
+    """Run behave, copying its output to the console and to `log_path`; forward SIGINT/SIGTERM to it."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    received: list[int] = []
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+
+        def forward(signum: int, _frame: object) -> None:
+            received.append(signum)
+            if process.poll() is not None:
+                return
+            name = signal.Signals(signum).name
+            if len(received) >= _SIGNALS_BEFORE_KILL:
+                print(f"\nrun: {name} again: killing behave (pid {process.pid}) and its process group", flush=True)
+                os.killpg(process.pid, signal.SIGKILL)
+                return
+            print(
+                f"\nrun: {name}: passed to behave (pid {process.pid}), waiting for its cleanups "
+                f"({_SIGNALS_BEFORE_KILL - len(received)} more to kill it)",
+                flush=True,
+            )
+            process.send_signal(signum)
+
+        previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+        reader = threading.Thread(target=_copy_output, args=(process.stdout, log), name="behave-output", daemon=True)
+        reader.start()
+        try:
+            exit_code = process.wait()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        reader.join(timeout=_OUTPUT_DRAIN_S)
+        if reader.is_alive():
+            print(
+                f"run: behave exited but processes it started still hold its output open after "
+                f"{_OUTPUT_DRAIN_S:.0f} s: they were not stopped by the suite's cleanups",
+                file=sys.stderr,
+            )
+    interrupted_by = signal.Signals(received[0]).name if received else None
+    return BehaveRun(exit_code=exit_code, interrupted_by=interrupted_by, log=log_path)
+
+
+def _copy_output(source: IO[bytes], log: IO[bytes]) -> None:
+    for line in source:
+        log.write(line)
+        log.flush()
+        sys.stdout.write(line.decode("utf-8", errors="replace"))
+        sys.stdout.flush()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name, distribution in VERSIONED_PACKAGES.items():
+        try:
+            versions[name] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_revision(cwd: Path) -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    if head.returncode != 0:
+        return "unknown (not a git checkout)"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
+    args, extra = parse_args(argv)
+    reports = root / "reports"
+    results = reports / "allure-results"
+    clear_previous_run(reports)
+
+    started = dt.datetime.now(dt.UTC)
+    clock = time.monotonic()
+    command = behave_command(args.target, args.tags, extra)
+    print("run:", " ".join(command), flush=True)
+    run = run_behave(command, cwd=root, log_path=reports / "behave.log")
+    duration_s = round(time.monotonic() - clock, 1)
+
+    features = read_junit(reports / "junit")
+    recorded = read_hook_errors(reports)
+    printed = scan_behave_output(run.log.read_text(encoding="utf-8", errors="replace"))
+    hook_errors = recorded + unexplained_output_errors(printed, recorded, features)
+
+    run_info = {
+        "name": REPORT_NAME,
+        "target": args.target or "default (environment.py decides)",
+        "tags": args.tags,
+        "behave_args": extra,
+        "command": " ".join(command),
+        "versions": package_versions(),
+        "git_revision": git_revision(root),
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": duration_s,
+    }
+    allure_report.mark_failed_scenarios(results, features)
+    allure_report.write_hook_error_results(results, hook_errors)
+    allure_report.write_environment(results, _environment_properties(run_info))
+    allure_report.write_executor(
+        results,
+        name="make accept",
+        executor_type="local",
+        build_name=f"{run_info['target']} {run_info['started_at']}",
+        report_url=(reports / "allure-report" / "index.html").as_uri(),
+    )
+
+    verdict = decide(
+        features,
+        behave_exit_code=run.exit_code,
+        hook_errors=[error.describe() for error in hook_errors],
+        selected_scenarios=sum(feature.selected for feature in features),
+        interrupted_by=run.interrupted_by,
+    )
+    if args.no_html:
+        verdict.notes.append("HTML report not generated (--no-html)")
+    else:
+        _generate_html(verdict, results, reports / "allure-report", root)
+    md_path, json_path = write_signoff(verdict, run_info, reports)
+    print_verdict(verdict, reports, md_path, json_path)
+    return 0 if verdict.go else 1
+
+
+def _environment_properties(run_info: dict) -> dict[str, object]:
+    properties: dict[str, object] = {
+        "target": run_info["target"],
+        "tags": run_info["tags"] or "(all)",
+        "git.revision": run_info["git_revision"],
+        "started_at": run_info["started_at"],
+    }
+    properties.update({f"version.{name}": version for name, version in run_info["versions"].items()})
+    return properties
+
+
+def _generate_html(verdict: Verdict, results: Path, out: Path, root: Path) -> None:
+    try:
+        allure_report.ensure_node_packages(root)
+        allure_report.generate_html(results, out, config=root / "allurerc.json", repo_root=root)
+    except allure_report.ReportError as exc:
+        banner = "!" * 78
+        print(f"\n{banner}\nALLURE HTML REPORT MISSING: {exc}\n{banner}\n", file=sys.stderr, flush=True)
+        verdict.notes.append(f"Allure HTML report missing: {exc}")
+
+
+def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Path) -> None:
+    totals = verdict.totals()
+    rule = "=" * 78
+    lines = [
+        rule,
+        f"SIGN-OFF: {verdict.label}",
+        f"scenarios: {totals['selected']} selected, {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['errors']} errors, {totals['untested']} not run, {totals['skipped']} skipped by selection",
+        f"behave exit status: {verdict.behave_exit_code}",
+    ]
+    lines += [f"  - {reason}" for reason in verdict.reasons]
+    lines += [f"  note: {note}" for note in verdict.notes]
+    index = reports / "allure-report" / "index.html"
+    lines += [
+        f"sign-off: {md_path}  {json_path}",
+        f"report:   {index if index.is_file() else '(missing)'}",
+        f"junit:    {reports / 'junit'}",
+        rule,
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

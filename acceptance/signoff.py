@@ -1,0 +1,343 @@
+"""The release sign-off: a GO / NO-GO verdict from behave's exit status, JUnit XML and recorded hook errors.
+
+Allure is not trusted for the verdict: it shows a `before_scenario` error as skipped and a cleanup error
+as passed. behave's JUnit XML and exit status are the evidence; hook and cleanup errors that JUnit does
+not show (feature cleanups, `after_all`) arrive through `reports/hook-errors.jsonl`, written by
+`record_hook_error` from environment.py, and through the HOOK-ERROR / CLEANUP-ERROR lines behave prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HOOK_ERRORS_FILE = "hook-errors.jsonl"
+
+# behave's scenario statuses, as JUnit's `status` attribute carries them.
+PASSED = "passed"
+FAILED_STATUSES = frozenset({"failed"})
+ERROR_STATUSES = frozenset({"error", "hook_error", "cleanup_error", "pending", "undefined"})
+SKIPPED = "skipped"
+# Selected but never run: a before_all/before_feature hook failed, or the run stopped early.
+UNTESTED = "untested"
+
+_BEHAVE_ERROR_LINE = re.compile(r"^\s*(?P<kind>HOOK|CLEANUP)-ERROR in (?P<hook>[^:\s]+): (?P<error>.+)$")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_UNDEFINED_STEP = re.compile(r"^\s*(?P<step>.+?) \.\.\. undefined\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    name: str
+    status: str
+    message: str = ""
+
+
+@dataclass
+class FeatureResult:
+    name: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: int = 0
+    untested: int = 0
+    file: str = ""
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+
+    @property
+    def selected(self) -> int:
+        """Scenarios the tag/name selection kept, whether or not they got to run."""
+        return self.passed + self.failed + self.errors + self.untested
+
+
+@dataclass(frozen=True)
+class HookError:
+    hook: str
+    where: str
+    error: str
+    trace: str = ""
+
+    def describe(self) -> str:
+        return f"{self.hook} in {self.where}: {self.error}"
+
+
+@dataclass
+class Verdict:
+    go: bool
+    reasons: list[str]
+    features: list[FeatureResult]
+    behave_exit_code: int
+    hook_errors: list[str] = field(default_factory=list)
+    # Facts that do not change the verdict but a reader must see (e.g. the HTML report is missing).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return "GO" if self.go else "NO-GO"
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "selected": sum(f.selected for f in self.features),
+            "passed": sum(f.passed for f in self.features),
+            "failed": sum(f.failed for f in self.features),
+            "errors": sum(f.errors for f in self.features),
+            "untested": sum(f.untested for f in self.features),
+            "skipped": sum(f.skipped for f in self.features),
+        }
+
+
+def read_junit(directory: Path) -> list[FeatureResult]:
+    """Parse behave's JUnit reports: one `TESTS-<file>.xml` per feature file, one testcase per scenario."""
+    return [_read_junit_file(path) for path in sorted(directory.glob("*.xml"))]
+
+
+def _read_junit_file(path: Path) -> FeatureResult:
+    suite = ET.parse(path).getroot()
+    # behave names the suite "<file>.<feature name>" and the file "TESTS-<file>.xml"; the feature name may
+    # itself contain dots, so the file part comes from the file name.
+    file_part = path.stem.removeprefix("TESTS-")
+    suite_name = suite.get("name", "")
+    name = suite_name.removeprefix(f"{file_part}.") if suite_name.startswith(f"{file_part}.") else suite_name
+    feature = FeatureResult(name=name or file_part, file=file_part)
+    for case in suite.iter("testcase"):
+        scenario = ScenarioResult(name=case.get("name", ""), status=_case_status(case), message=_case_message(case))
+        feature.scenarios.append(scenario)
+        if scenario.status == PASSED:
+            feature.passed += 1
+        elif scenario.status in FAILED_STATUSES:
+            feature.failed += 1
+        elif scenario.status == UNTESTED:
+            feature.untested += 1
+        elif scenario.status == SKIPPED:
+            feature.skipped += 1
+        else:
+            feature.errors += 1
+    return feature
+
+
+def _case_status(case: ET.Element) -> str:
+    status = case.get("status")
+    if status:
+        return status
+    # JUnit written by other tools has no status attribute: fall back on the child elements.
+    if case.find("error") is not None:
+        return "error"
+    if case.find("failure") is not None:
+        return "failed"
+    if case.find("skipped") is not None:
+        return SKIPPED
+    return PASSED
+
+
+def _case_message(case: ET.Element) -> str:
+    problem = case.find("failure")
+    if problem is None:
+        problem = case.find("error")
+    if problem is not None and problem.get("message") not in (None, "", "None"):
+        return problem.get("message", "")
+    # behave leaves the message of cleanup errors, undefined steps and interrupts empty; the output names them.
+    output = "\n".join(element.text or "" for element in case.iter("system-out"))
+    for line in output.splitlines():
+        if _BEHAVE_ERROR_LINE.match(line):
+            return line.strip()
+    undefined = _UNDEFINED_STEP.search(output)
+    if undefined:
+        return f"undefined step: {undefined.group('step').strip()}"
+    if problem is not None:
+        detail = [line.strip() for line in (problem.text or "").splitlines() if line.strip()]
+        return f"{problem.get('type', 'error')}: {detail[-1] if detail else 'no detail'}"
+    return ""
+
+
+def record_hook_error(reports_dir: Path, hook: str, where: str, error: BaseException) -> None:
+    """Append one hook or cleanup error to `reports/hook-errors.jsonl`; environment.py calls it."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "hook": hook,
+        "where": where,
+        "error": f"{type(error).__name__}: {error}",
+        "trace": "".join(traceback.format_exception(error)),
+    }
+    with (reports_dir / HOOK_ERRORS_FILE).open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(entry) + "\n")
+
+
+def read_hook_errors(reports_dir: Path) -> list[HookError]:
+    path = reports_dir / HOOK_ERRORS_FILE
+    if not path.exists():
+        return []
+    errors = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            errors.append(HookError(entry["hook"], entry["where"], entry["error"], entry.get("trace", "")))
+        except (ValueError, KeyError, TypeError):
+            # A torn line (the run was killed mid-write) is still a hook error the verdict must count.
+            errors.append(HookError("unknown", f"{path.name} line {number}", f"unreadable entry: {line[:200]}"))
+    return errors
+
+
+def scan_behave_output(text: str) -> list[HookError]:
+    """The HOOK-ERROR / CLEANUP-ERROR lines behave printed, once each (they repeat in captured output)."""
+    found: dict[str, HookError] = {}
+    for raw in text.splitlines():
+        line = _ANSI_ESCAPE.sub("", raw)
+        match = _BEHAVE_ERROR_LINE.match(line)
+        if match and line.strip() not in found:
+            kind = "cleanup" if match["kind"] == "CLEANUP" else "hook"
+            hook = match["hook"] if kind == "hook" else f"cleanup {match['hook']}"
+            found[line.strip()] = HookError(hook, "behave output", match["error"].strip())
+    return list(found.values())
+
+
+def unexplained_output_errors(
+    scanned: list[HookError], recorded: list[HookError], features: list[FeatureResult]
+) -> list[HookError]:
+    """Errors behave printed that neither JUnit nor hook-errors.jsonl already accounts for."""
+    known_messages = {s.message for f in features for s in f.scenarios if s.message}
+    unexplained = []
+    for error in scanned:
+        line_hook = error.hook.removeprefix("cleanup ")
+        in_junit = any(error.error in message and line_hook in message for message in known_messages)
+        in_record = any(error.error == r.error or r.error in error.error for r in recorded)
+        if not (in_junit or in_record):
+            unexplained.append(error)
+    return unexplained
+
+
+def decide(
+    features: list[FeatureResult],
+    *,
+    behave_exit_code: int,
+    hook_errors: list[str],
+    selected_scenarios: int,
+    interrupted_by: str | None = None,
+) -> Verdict:
+    """GO only if behave exited 0, every selected scenario passed, no hook or cleanup error was recorded,
+    and at least one scenario ran."""
+    reasons: list[str] = []
+    if interrupted_by:
+        reasons.append(f"the run was interrupted by {interrupted_by}")
+    if selected_scenarios == 0:
+        reasons.append("nothing was tested: no scenario was selected (check --tags and the feature paths)")
+    problems = [
+        _describe_scenario(feature, scenario)
+        for feature in features
+        for scenario in feature.scenarios
+        if scenario.status not in (PASSED, SKIPPED)
+    ]
+    problems += [f"hook or cleanup error: {error}" for error in hook_errors]
+    reasons += problems
+    if behave_exit_code != 0:
+        reasons.append(_describe_exit(behave_exit_code, explained=bool(problems)))
+    return Verdict(
+        go=not reasons,
+        reasons=reasons,
+        features=features,
+        behave_exit_code=behave_exit_code,
+        hook_errors=list(hook_errors),
+    )
+
+
+def _describe_scenario(feature: FeatureResult, scenario: ScenarioResult) -> str:
+    if scenario.status == UNTESTED:
+        detail = "selected but never run (a before_all/before_feature hook failed or the run stopped)"
+    else:
+        detail = scenario.message or "no message"
+    return f'scenario "{scenario.name}" in feature "{feature.name}" {scenario.status}: {detail}'
+
+
+def _describe_exit(code: int, *, explained: bool) -> str:
+    if code < 0:
+        return f"behave was killed by signal {-code}"
+    if explained:
+        return f"behave exited with status {code}"
+    return (
+        f"behave exited with status {code} although JUnit shows no failing scenario "
+        "(an error loading environment.py or steps, an after_all hook, a usage error?): see reports/behave.log"
+    )
+
+
+def write_signoff(verdict: Verdict, run_info: dict, reports_dir: Path) -> tuple[Path, Path]:
+    """Write reports/signoff.md (the verdict on its first line) and reports/signoff.json."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    md_path = reports_dir / "signoff.md"
+    json_path = reports_dir / "signoff.json"
+    md_path.write_text(_render_markdown(verdict, run_info), encoding="utf-8")
+    document = {
+        "verdict": verdict.label,
+        "go": verdict.go,
+        "reasons": verdict.reasons,
+        "notes": verdict.notes,
+        "totals": verdict.totals(),
+        "behave_exit_code": verdict.behave_exit_code,
+        "hook_errors": verdict.hook_errors,
+        "features": [asdict(feature) | {"selected": feature.selected} for feature in verdict.features],
+        "run": run_info,
+        "links": {"allure_report": "allure-report/index.html", "junit": "junit/"},
+    }
+    json_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    return md_path, json_path
+
+
+def _render_markdown(verdict: Verdict, run_info: dict) -> str:
+    totals = verdict.totals()
+    lines = [
+        f"# {verdict.label}: {run_info.get('name', 'acceptance run')}",
+        "",
+        f"{totals['passed']} of {totals['selected']} selected scenarios passed, {totals['failed']} failed, "
+        f"{totals['errors']} errored, {totals['untested']} not run; {totals['skipped']} skipped by selection; "
+        f"behave exit status {verdict.behave_exit_code}.",
+        "",
+        "## Reasons",
+        "",
+    ]
+    lines += [f"- {_md_escape(reason)}" for reason in verdict.reasons] or ["- every selected scenario passed"]
+    if verdict.notes:
+        lines += ["", "## Notes", ""] + [f"- {_md_escape(note)}" for note in verdict.notes]
+    lines += [
+        "",
+        "## Features",
+        "",
+        "| feature | file | passed | failed | errors | not run | skipped |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {_md_cell(f.name)} | {_md_cell(f.file)} | {f.passed} | {f.failed} | {f.errors} | {f.untested} "
+        f"| {f.skipped} |"
+        for f in verdict.features
+    ]
+    lines += ["", "## What ran", ""]
+    lines += [f"- {key}: {_md_escape(_format_value(value))}" for key, value in run_info.items()]
+    lines += [
+        "",
+        "## Evidence",
+        "",
+        "- Allure report: [allure-report/index.html](allure-report/index.html)",
+        "- JUnit XML: [junit/](junit/)",
+        "- behave output: [behave.log](behave.log)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value) or "(none)"
+    return str(value)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\n", " ")
+
+
+def _md_cell(text: str) -> str:
+    return _md_escape(text).replace("|", "\\|")

@@ -1,0 +1,125 @@
+"""What every stack target offers the suite: start the ecosystem, find its endpoints, break it, restore it.
+
+Features only talk to a `StackTarget`. A target declares in `capabilities` which ways of breaking the
+stack it supports; scenarios needing one it lacks are skipped before they run, and calling an
+unsupported operation anyway raises NotImplementedError naming the target and the operation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+from typing import NoReturn
+
+CAPABILITIES = frozenset({"stop", "kill", "pause", "restart", "scale", "redis", "partition"})
+
+
+@dataclass(frozen=True)
+class ServiceHandle:
+    """One running instance of a service, as the suite reaches it."""
+
+    service: str
+    index: int
+    instance_id: str
+    endpoint: str  # "127.0.0.1:PORT", reachable from the suite's process
+
+
+class TargetError(RuntimeError):
+    """A stack target could not do what was asked: names the service, what was awaited and its last log lines."""
+
+    def __init__(self, service: str, awaited: str, log_tail: str = "") -> None:
+        self.service = service
+        self.awaited = awaited
+        self.log_tail = log_tail
+        message = f"{service}: {awaited}"
+        if log_tail:
+            message += f"\n--- last log lines of {service} ---\n{log_tail.rstrip()}"
+        super().__init__(message)
+
+
+class StackTarget(ABC):
+    """The reference ecosystem (Redis + the four services) somewhere the suite can reach it."""
+
+    name: str
+    capabilities: frozenset[str] = frozenset()
+
+    @property
+    @abstractmethod
+    def redis_url(self) -> str:
+        """The registry's Redis, reachable from the suite."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Redis and one instance of each service, then `wait_healthy`; on failure leave nothing running."""
+
+    @abstractmethod
+    def wait_healthy(self, timeout: float = 20.0) -> None:
+        """Every running instance answers grpc.health.v1 Check SERVING for its gRPC service name."""
+
+    @abstractmethod
+    def instances(self, service: str) -> list[ServiceHandle]:
+        """The running instances of `service`, by index."""
+
+    @abstractmethod
+    def restore(self) -> None:
+        """Back to the initial shape (one instance each, all running, Redis up, none paused), then healthy."""
+
+    @abstractmethod
+    def stop_all(self) -> None:
+        """Stop everything this target started; idempotent."""
+
+    def endpoint(self, service: str) -> str:
+        """The endpoint of the first running instance of `service`."""
+        running = self.instances(service)
+        if not running:
+            raise TargetError(service, f"a running instance on target {self.name!r}, but none is running")
+        return running[0].endpoint
+
+    def logs(self, lines: int = 50) -> dict[str, str]:
+        """Last `lines` log lines per instance ("risk-monitor#0" -> text); empty where the target cannot read logs."""
+        return {}
+
+    def stop_service(self, service: str, index: int = 0) -> None:
+        """Graceful stop (SIGTERM), waiting until the instance has exited."""
+        self._unsupported("stop_service")
+
+    def kill_service(self, service: str, index: int = 0) -> None:
+        """Immediate stop (SIGKILL): no deregistration, no drain."""
+        self._unsupported("kill_service")
+
+    def pause_service(self, service: str, index: int = 0) -> None:
+        self._unsupported("pause_service")
+
+    def resume_service(self, service: str, index: int = 0) -> None:
+        self._unsupported("resume_service")
+
+    def start_service(self, service: str, index: int = 0) -> ServiceHandle:
+        """(Re)start a stopped or killed instance and wait until it is SERVING."""
+        self._unsupported("start_service")
+
+    def scale(self, service: str, count: int) -> list[ServiceHandle]:
+        """Run exactly `count` instances of `service`, all SERVING."""
+        self._unsupported("scale")
+
+    def stop_redis(self) -> None:
+        self._unsupported("stop_redis")
+
+    def start_redis(self) -> None:
+        """Start Redis again on the same address."""
+        self._unsupported("start_redis")
+
+    def flush_redis(self) -> None:
+        self._unsupported("flush_redis")
+
+    def _unsupported(self, operation: str) -> NoReturn:
+        raise NotImplementedError(f"stack target {self.name!r} does not support {operation}")
+
+    def __enter__(self) -> StackTarget:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop_all()

@@ -1,0 +1,244 @@
+"""Calls between services: one channel per instance, breaker per service, retries, deadlines.
+
+Callers name the service and operation and hand over a function of the generated stub and the
+remaining timeout; the manager picks an instance round robin from the resolver's cache, so no call
+costs a registry lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+
+from ecosystem.api.config.v1 import config_pb2_grpc
+from ecosystem.api.coordinator.v1 import coordinator_pb2_grpc
+from ecosystem.api.risk.v1 import risk_pb2_grpc
+from ecosystem.api.trading.v1 import trading_pb2_grpc
+from ecosystem.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
+from ecosystem.discovery import ServiceInstance, ServiceResolver
+from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
+from ecosystem.performance import LatencyWindow
+from ecosystem.settings import BreakerSettings
+
+T = TypeVar("T")
+
+SERVICE_STUBS: dict[str, type] = {
+    CONFIGURATION_SERVICE: config_pb2_grpc.ConfigurationServiceStub,
+    RISK_MONITOR: risk_pb2_grpc.RiskMonitorServiceStub,
+    TEST_COORDINATOR: coordinator_pb2_grpc.TestCoordinatorServiceStub,
+    TRADING_SYSTEM_ENGINE: trading_pb2_grpc.TradingEngineServiceStub,
+}
+
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    # Reconnect quickly to an instance that came back on the same address.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+)
+RETRY_BACKOFF_S = 0.02
+
+
+class ServiceCommunicationError(Exception):
+    """A call to another service failed; names the service, operation and endpoint."""
+
+    def __init__(self, service: str, operation: str, endpoint: str | None, code: grpc.StatusCode, details: str) -> None:
+        self.service = service
+        self.operation = operation
+        self.endpoint = endpoint
+        self.code = code
+        self.details = details
+        where = f"at {endpoint}" if endpoint else "(no endpoint)"
+        super().__init__(f"{service}.{operation} {where} failed with {code.name}: {details}")
+
+
+@dataclass(frozen=True)
+class DependencyStatus:
+    service: str
+    endpoints: list[str]
+    source: str
+    breaker: BreakerSnapshot
+    requests: int
+    failures: int
+    last_latency_ms: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    p99_latency_ms: float
+    last_error: str
+
+
+@dataclass
+class _Connection:
+    instance: ServiceInstance
+    channel: grpc.aio.Channel
+    stub: Any
+
+
+@dataclass
+class _Target:
+    breaker: CircuitBreaker
+    connections: dict[str, _Connection] = field(default_factory=dict)
+    turn: itertools.count = field(default_factory=itertools.count)
+    latencies: LatencyWindow = field(default_factory=LatencyWindow)
+    requests: int = 0
+    failures: int = 0
+    last_error: str = ""
+
+
+class InterServiceClientManager:
+    def __init__(
+        self,
+        resolver: ServiceResolver,
+        *,
+        breaker: BreakerSettings,
+        retry_attempts: int = 3,
+        default_timeout_s: float = 5.0,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    ) -> None:
+        self._resolver = resolver
+        self._breaker_settings = breaker
+        self._retry_attempts = max(1, retry_attempts)
+        self._default_timeout_s = default_timeout_s
+        self._interceptors = list(interceptors)
+        self._targets: dict[str, _Target] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        resolver.subscribe(self._on_instances_changed)
+
+    async def call(
+        self,
+        service: str,
+        operation: str,
+        invoke: Callable[[Any, float], Awaitable[T]],
+        *,
+        timeout: float | None = None,
+    ) -> T:
+        """Run `invoke(stub, remaining_timeout)` on an instance of `service`.
+
+        `timeout` is the caller's remaining deadline (pass `context.time_remaining()`); without one
+        the default applies. Retries UNAVAILABLE on the next instance while time remains.
+        """
+        target = self._target(service)
+        budget = self._default_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        try:
+            target.breaker.acquire()
+        except CircuitOpenError as exc:
+            target.last_error = str(exc)
+            raise ServiceCommunicationError(service, operation, None, grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+        target.requests += 1
+        started = time.monotonic()
+        for attempt in range(1, self._retry_attempts + 1):
+            connection = await self._pick(service, target)
+            endpoint = connection.instance.endpoint if connection else None
+            remaining = deadline - time.monotonic()
+            if connection is None:
+                code, details = grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered"
+            elif remaining <= 0:
+                code, details = grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline of {budget:.3f}s spent before the call"
+            else:
+                try:
+                    result = await invoke(connection.stub, remaining)
+                except grpc.aio.AioRpcError as exc:
+                    code, details = exc.code(), exc.details() or ""
+                except asyncio.CancelledError:
+                    target.breaker.record_cancelled()
+                    raise
+                else:
+                    target.breaker.record_success()
+                    target.latencies.add(time.monotonic() - started)
+                    return result
+            retryable = code == grpc.StatusCode.UNAVAILABLE and attempt < self._retry_attempts
+            if retryable and deadline - time.monotonic() > RETRY_BACKOFF_S:
+                await asyncio.sleep(RETRY_BACKOFF_S * attempt)
+                continue
+            target.breaker.record_failure(code)
+            target.latencies.add(time.monotonic() - started)
+            target.failures += 1
+            error = ServiceCommunicationError(service, operation, endpoint, code, details)
+            target.last_error = str(error)
+            raise error
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    async def open_stream(self, service: str, invoke: Callable[[Any], T]) -> tuple[ServiceInstance, T]:
+        """Open a long-lived stream (`invoke(stub)`) on one instance; no breaker, no retry."""
+        connection = await self._pick(service, self._target(service))
+        if connection is None:
+            raise ServiceCommunicationError(
+                service, "open stream", None, grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered"
+            )
+        return connection.instance, invoke(connection.stub)
+
+    async def watch(self, service: str) -> list[ServiceInstance]:
+        """Start following `service` in the registry now, before the first call needs it."""
+        self._target(service)
+        return await self._resolver.instances(service)
+
+    async def status(self, service: str) -> DependencyStatus:
+        target = self._target(service)
+        instances = await self._resolver.instances(service)
+        return DependencyStatus(
+            service=service,
+            endpoints=sorted(i.endpoint for i in instances),
+            source=self._resolver.source(service),
+            breaker=target.breaker.snapshot(),
+            requests=target.requests,
+            failures=target.failures,
+            last_latency_ms=target.latencies.last_ms,
+            p50_latency_ms=target.latencies.percentile(50),
+            p95_latency_ms=target.latencies.percentile(95),
+            p99_latency_ms=target.latencies.percentile(99),
+            last_error=target.last_error,
+        )
+
+    def services(self) -> list[str]:
+        return sorted(self._targets)
+
+    async def close(self) -> None:
+        channels = [c.channel for t in self._targets.values() for c in t.connections.values()]
+        for target in self._targets.values():
+            target.connections.clear()
+        await asyncio.gather(*(ch.close() for ch in channels), *self._closing, return_exceptions=True)
+
+    def _target(self, service: str) -> _Target:
+        if service not in SERVICE_STUBS:
+            raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_STUBS)}")
+        target = self._targets.get(service)
+        if target is None:
+            target = self._targets[service] = _Target(CircuitBreaker(service, self._breaker_settings))
+        return target
+
+    async def _pick(self, service: str, target: _Target) -> _Connection | None:
+        instances = await self._resolver.instances(service)
+        if not instances:
+            return None
+        instance = instances[next(target.turn) % len(instances)]
+        connection = target.connections.get(instance.instance_id)
+        if connection is None or connection.instance.endpoint != instance.endpoint:
+            channel = grpc.aio.insecure_channel(
+                instance.endpoint, options=CHANNEL_OPTIONS, interceptors=self._interceptors or None
+            )
+            connection = _Connection(instance, channel, SERVICE_STUBS[service](channel))
+            stale = target.connections.get(instance.instance_id)
+            target.connections[instance.instance_id] = connection
+            if stale is not None:
+                self._close_later(stale.channel)
+        return connection
+
+    def _on_instances_changed(self, service: str, instances: list[ServiceInstance]) -> None:
+        target = self._targets.get(service)
+        if target is None:
+            return
+        alive = {i.instance_id for i in instances}
+        for instance_id in [i for i in target.connections if i not in alive]:
+            self._close_later(target.connections.pop(instance_id).channel)
+
+    def _close_later(self, channel: grpc.aio.Channel) -> None:
+        task = asyncio.get_running_loop().create_task(channel.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)

@@ -1,0 +1,37 @@
+"""Typed clients over the InterServiceClientManager: one method per RPC a service needs of another."""
+
+from __future__ import annotations
+
+from ecosystem.api.coordinator.v1 import coordinator_pb2
+from ecosystem.api.risk.v1 import risk_pb2
+from ecosystem.client_manager import InterServiceClientManager
+from ecosystem.names import RISK_MONITOR, TEST_COORDINATOR
+
+
+class RiskMonitorClient:
+    def __init__(self, clients: InterServiceClientManager) -> None:
+        self._clients = clients
+
+    async def check_order(self, order: risk_pb2.Order, *, timeout: float | None) -> risk_pb2.CheckOrderResponse:
+        request = risk_pb2.CheckOrderRequest(order=order)
+        return await self._clients.call(
+            RISK_MONITOR, "CheckOrder", lambda stub, t: stub.CheckOrder(request, timeout=t), timeout=timeout
+        )
+
+
+class TestCoordinatorClient:
+    __test__ = False  # not a pytest test class despite its name
+
+    def __init__(self, clients: InterServiceClientManager) -> None:
+        self._clients = clients
+
+    async def record_outcome(
+        self, scenario_id: str, outcome: coordinator_pb2.ScenarioOutcome, *, timeout: float | None
+    ) -> coordinator_pb2.Scenario:
+        request = coordinator_pb2.RecordScenarioOutcomeRequest(scenario_id=scenario_id, outcome=outcome)
+        return await self._clients.call(
+            TEST_COORDINATOR,
+            "RecordScenarioOutcome",
+            lambda stub, t: stub.RecordScenarioOutcome(request, timeout=t),
+            timeout=timeout,
+        )

@@ -1,0 +1,196 @@
+"""ConfigurationServiceClient: typed, cached reads of configuration-service for one environment.
+
+The cache holds each key for `cache_ttl_s`; a WatchConfiguration stream replaces cached values as
+they change, and the cache is cleared whenever that stream (re)connects, since changes may have
+been missed. Concurrent first reads of a key share one RPC. While the service is unreachable a
+cached value past its TTL is served and flagged stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import grpc
+
+from ecosystem import logs
+from ecosystem.api.common.v1 import stats_pb2
+from ecosystem.api.config.v1 import config_pb2
+from ecosystem.client_manager import InterServiceClientManager, ServiceCommunicationError
+from ecosystem.names import CONFIGURATION_SERVICE
+
+RECONNECT_BACKOFF_S = (0.2, 2.0)
+_TYPE_NAMES = {
+    config_pb2.VALUE_TYPE_STRING: "string",
+    config_pb2.VALUE_TYPE_NUMBER: "number",
+    config_pb2.VALUE_TYPE_BOOLEAN: "boolean",
+    config_pb2.VALUE_TYPE_JSON: "json",
+}
+_TRANSPORT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+class ConfigurationError(Exception):
+    """A configuration value could not be had, e.g. "Configuration not found: risk.foo"."""
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    key: str
+    value: str
+    type: str
+    environment: str
+    version: int
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    cache_size: int
+    cache_hits: int
+    cache_misses: int
+    hit_rate: float
+    total_requests: int
+    stale_served: int
+    fetches: int
+
+
+@dataclass
+class _Entry:
+    value: ConfigValue
+    expires_at: float
+
+
+class ConfigurationServiceClient:
+    def __init__(
+        self,
+        clients: InterServiceClientManager,
+        *,
+        environment: str,
+        cache_ttl_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.environment = environment
+        self._clients = clients
+        self._ttl = cache_ttl_s
+        self._clock = clock
+        self._cache: dict[str, _Entry] = {}
+        self._inflight: dict[str, asyncio.Task[ConfigValue]] = {}
+        self._hits = self._misses = self._stale = self._fetches = 0
+        self._watch: asyncio.Task[None] | None = None
+        self.watching = asyncio.Event()
+
+    async def start(self) -> None:
+        """Follow changes of this environment from now on, reconnecting whenever the stream ends."""
+        self._watch = asyncio.create_task(self._follow_changes(), name="config-watch")
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+    async def get(self, key: str, *, timeout: float | None = None) -> ConfigValue:
+        entry = self._cache.get(key)
+        if entry is not None and entry.expires_at > self._clock():
+            self._hits += 1
+            return entry.value
+        self._misses += 1
+        fetch = self._inflight.get(key)
+        if fetch is None:
+            fetch = asyncio.create_task(self._fetch(key, timeout))
+            self._inflight[key] = fetch
+            fetch.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(fetch)
+
+    async def get_string(self, key: str, *, timeout: float | None = None) -> str:
+        return (await self._typed(key, "string", timeout)).value
+
+    async def get_number(self, key: str, *, timeout: float | None = None) -> float:
+        return float((await self._typed(key, "number", timeout)).value)
+
+    async def get_bool(self, key: str, *, timeout: float | None = None) -> bool:
+        return (await self._typed(key, "boolean", timeout)).value == "true"
+
+    async def get_json(self, key: str, *, timeout: float | None = None) -> Any:
+        return json.loads((await self._typed(key, "json", timeout)).value)
+
+    def stats(self) -> CacheStats:
+        total = self._hits + self._misses
+        return CacheStats(
+            cache_size=len(self._cache),
+            cache_hits=self._hits,
+            cache_misses=self._misses,
+            hit_rate=self._hits / total if total else 0.0,
+            total_requests=total,
+            stale_served=self._stale,
+            fetches=self._fetches,
+        )
+
+    def stats_proto(self) -> stats_pb2.ConfigCacheStats:
+        return stats_pb2.ConfigCacheStats(**self.stats().__dict__)
+
+    async def _typed(self, key: str, expected: str, timeout: float | None) -> ConfigValue:
+        value = await self.get(key, timeout=timeout)
+        if value.type != expected:
+            raise ConfigurationError(
+                f"Configuration {key} ({self.environment}) is of type {value.type}, expected {expected}"
+            )
+        return value
+
+    async def _fetch(self, key: str, timeout: float | None) -> ConfigValue:
+        self._fetches += 1
+        request = config_pb2.GetConfigurationRequest(key=key, environment=self.environment)
+        try:
+            reply = await self._clients.call(
+                CONFIGURATION_SERVICE, "GetConfiguration", lambda stub, t: stub.GetConfiguration(request, timeout=t),
+                timeout=timeout,
+            )
+        except ServiceCommunicationError as exc:
+            return self._fallback(key, exc)
+        value = _from_proto(reply)
+        self._cache[key] = _Entry(value, self._clock() + self._ttl)
+        return value
+
+    def _fallback(self, key: str, exc: ServiceCommunicationError) -> ConfigValue:
+        if exc.code not in _TRANSPORT_CODES:
+            raise ConfigurationError(exc.details) from None
+        entry = self._cache.get(key)
+        if entry is None:
+            raise ConfigurationError(f"Configuration {key} ({self.environment}) is unavailable: {exc}") from None
+        self._stale += 1
+        logs.log_event("config_stale_served", key=key, version=entry.value.version, error=str(exc))
+        return replace(entry.value, stale=True)
+
+    async def _follow_changes(self) -> None:
+        request = config_pb2.WatchConfigurationRequest(prefix="", environment=self.environment)
+        backoff = RECONNECT_BACKOFF_S[0]
+        while True:
+            try:
+                instance, stream = await self._clients.open_stream(
+                    CONFIGURATION_SERVICE, lambda stub: stub.WatchConfiguration(request)
+                )
+                self._cache.clear()
+                self.watching.set()
+                logs.log_event("config_watch_connected", endpoint=instance.endpoint)
+                async for change in stream:
+                    value = _from_proto(change.configuration)
+                    self._cache[value.key] = _Entry(value, self._clock() + self._ttl)
+                    backoff = RECONNECT_BACKOFF_S[0]
+            except (ServiceCommunicationError, grpc.aio.AioRpcError) as exc:
+                logs.log_event("config_watch_lost", error=str(exc).splitlines()[0], retry_in_s=backoff)
+            self.watching.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
+
+
+def _from_proto(config: config_pb2.Configuration) -> ConfigValue:
+    return ConfigValue(
+        key=config.key,
+        value=config.value,
+        type=_TYPE_NAMES.get(config.type, "string"),
+        environment=config.environment,
+        version=config.version,
+    )

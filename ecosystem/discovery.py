@@ -1,0 +1,483 @@
+"""Service discovery on Redis: each process's own entry, kept alive by a Lua heartbeat, and a cached resolver.
+
+Keys (docs/ARCHITECTURE.md):
+    reg:v1:svc:{service}:inst:{instance_id}  HASH    the entry, PEXPIRE = TTL
+    reg:v1:svc:{service}:idx                 ZSET    instance_id -> expiry ms (Redis TIME + TTL)
+    reg:v1:services                          SET     service names
+    reg:v1:events                            STREAM  type (up|update|down), service, instance_id, incarnation
+
+Every timestamp comes from Redis `TIME`, so instances on machines with skewed clocks agree on expiry.
+The Redis clients handed in may use `decode_responses=True` or not: every reply goes through `_text`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from ecosystem.logs import log_event
+
+SERVING = "SERVING"
+DRAINING = "DRAINING"
+STATUSES = (SERVING, DRAINING)
+
+SERVICES_KEY = "reg:v1:services"
+EVENTS_KEY = "reg:v1:events"
+EVENTS_MAXLEN = 10_000
+UNROUTABLE_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def instance_key(service: str, instance_id: str) -> str:
+    return f"reg:v1:svc:{service}:inst:{instance_id}"
+
+
+def index_key(service: str) -> str:
+    return f"reg:v1:svc:{service}:idx"
+
+
+# Incarnations are compared as decimal strings: Lua numbers are doubles and would round a time_ns value.
+_HEARTBEAT_LUA = """
+local function older(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local instance_id, service, incarnation, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ttl_ms = tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local started_at = ARGV[10]
+if started_at == '' then started_at = string.format('%d', now_ms) end
+
+local owner = redis.call('HMGET', KEYS[1], 'incarnation', 'status')
+local event = ''
+if not owner[1] or older(owner[1], incarnation) then
+  event = 'up'
+elseif older(incarnation, owner[1]) then
+  return {0, now_ms, ''}
+elseif owner[2] ~= status then
+  event = 'update'
+end
+
+local expires_at = string.format('%d', now_ms + ttl_ms)
+redis.call('HSET', KEYS[1], 'instance_id', instance_id, 'service', service, 'host', ARGV[6], 'port', ARGV[7],
+  'version', ARGV[8], 'api_version', ARGV[9], 'status', status, 'started_at', started_at,
+  'heartbeat_at', string.format('%d', now_ms), 'incarnation', incarnation, 'meta', ARGV[11])
+redis.call('PEXPIRE', KEYS[1], ttl_ms)
+redis.call('ZADD', KEYS[2], expires_at, instance_id)
+-- members of instances killed without deregistering would otherwise stay in the index forever
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%d', now_ms))
+redis.call('SADD', KEYS[3], service)
+if event ~= '' then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[12], '*',
+    'type', event, 'service', service, 'instance_id', instance_id, 'incarnation', incarnation)
+end
+return {1, now_ms, event}
+"""
+
+_DEREGISTER_LUA = """
+if redis.call('HGET', KEYS[1], 'incarnation') ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*',
+  'type', 'down', 'service', ARGV[2], 'instance_id', ARGV[1], 'incarnation', ARGV[3])
+return 1
+"""
+
+
+class RegistryError(Exception):
+    """A registry operation failed; the message names the service, the instance and the Redis operation."""
+
+
+@dataclass(frozen=True)
+class ServiceInstance:
+    instance_id: str
+    service: str
+    host: str
+    port: int
+    version: str
+    api_version: str
+    status: str
+    started_at_ms: int
+    heartbeat_at_ms: int
+    incarnation: int
+    expires_at_ms: int
+    meta: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "endpoint": self.endpoint}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse_instance(fields: Mapping[Any, Any], expires_at_ms: int) -> ServiceInstance:
+    """One HGETALL reply as an instance; ValueError/KeyError when a field is missing or malformed."""
+    entry = {_text(name): _text(value) for name, value in fields.items()}
+    return ServiceInstance(
+        instance_id=entry["instance_id"],
+        service=entry["service"],
+        host=entry["host"],
+        port=int(entry["port"]),  # int("50051.0") raises: a float port is a broken entry, not a port
+        version=entry["version"],
+        api_version=entry["api_version"],
+        status=entry["status"],
+        started_at_ms=int(entry["started_at"]),
+        heartbeat_at_ms=int(entry["heartbeat_at"]),
+        incarnation=int(entry["incarnation"]),
+        expires_at_ms=expires_at_ms,
+        meta=json.loads(entry.get("meta") or "{}"),
+    )
+
+
+def _parse_entries(
+    service: str, indexed: Iterable[tuple[Any, float]], rows: Iterable[Mapping[Any, Any]], *, serving_only: bool
+) -> list[ServiceInstance]:
+    """Pair index members (instance_id, expiry score) with their HGETALL replies; drop missing entries."""
+    found = []
+    for (member, score), fields in zip(indexed, rows, strict=True):
+        if not fields:  # expired or deleted between ZRANGEBYSCORE and HGETALL
+            continue
+        try:
+            instance = _parse_instance(fields, int(score))
+        except (KeyError, ValueError) as exc:
+            log_event("registry_entry_invalid", key=instance_key(service, _text(member)), error=repr(exc))
+            continue
+        if not serving_only or instance.status == SERVING:
+            found.append(instance)
+    return found
+
+
+def _now_ms(redis_time: tuple[int, int]) -> int:
+    seconds, microseconds = redis_time
+    return int(seconds) * 1000 + int(microseconds) // 1000
+
+
+async def lookup(client: redis.asyncio.Redis, service: str) -> list[ServiceInstance]:
+    """The SERVING, unexpired instances of `service`, read from Redis now (costs ~0.5 ms: cache it)."""
+    index = index_key(service)
+    try:
+        now_ms = _now_ms(await client.time())
+        indexed = await client.zrangebyscore(index, f"({now_ms}", "+inf", withscores=True)
+        async with client.pipeline(transaction=False) as pipe:
+            for member, _ in indexed:
+                pipe.hgetall(instance_key(service, _text(member)))
+            rows = await pipe.execute()
+    except RedisError as exc:
+        raise RegistryError(f"lookup of service {service!r} failed: ZRANGEBYSCORE {index} + HGETALL: {exc}") from exc
+    return _parse_entries(service, indexed, rows, serving_only=True)
+
+
+def lookup_sync(client: redis.Redis, service: str) -> list[ServiceInstance]:
+    """`lookup` for a synchronous redis-py client."""
+    index = index_key(service)
+    try:
+        now_ms = _now_ms(client.time())
+        indexed = client.zrangebyscore(index, f"({now_ms}", "+inf", withscores=True)
+        with client.pipeline(transaction=False) as pipe:
+            for member, _ in indexed:
+                pipe.hgetall(instance_key(service, _text(member)))
+            rows = pipe.execute()
+    except RedisError as exc:
+        raise RegistryError(f"lookup of service {service!r} failed: ZRANGEBYSCORE {index} + HGETALL: {exc}") from exc
+    return _parse_entries(service, indexed, rows, serving_only=True)
+
+
+async def list_services(client: redis.asyncio.Redis) -> list[str]:
+    try:
+        return sorted(_text(name) for name in await client.smembers(SERVICES_KEY))
+    except RedisError as exc:
+        raise RegistryError(f"listing services failed: SMEMBERS {SERVICES_KEY}: {exc}") from exc
+
+
+def registry_snapshot(client: redis.Redis) -> dict[str, list[dict[str, Any]]]:
+    """Every entry still in Redis, whatever its status or expiry, per service: for failure reports."""
+    snapshot = {}
+    try:
+        for service in sorted(_text(name) for name in client.smembers(SERVICES_KEY)):
+            indexed = client.zrange(index_key(service), 0, -1, withscores=True)
+            with client.pipeline(transaction=False) as pipe:
+                for member, _ in indexed:
+                    pipe.hgetall(instance_key(service, _text(member)))
+                rows = pipe.execute()
+            snapshot[service] = [i.as_dict() for i in _parse_entries(service, indexed, rows, serving_only=False)]
+    except RedisError as exc:
+        raise RegistryError(f"registry snapshot failed: SMEMBERS {SERVICES_KEY} / ZRANGE / HGETALL: {exc}") from exc
+    return snapshot
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end.
+
+    On Python 3.11, asyncio.wait_for (which redis-py awaits on every command it sends) drops a cancellation
+    that arrives as its inner future completes (CPython gh-86296, fixed in 3.12): one cancel() may be lost.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+class ServiceRegistration:
+    """This process's own registry entry: registered by `start`, kept alive every TTL/3, removed by `stop`.
+
+    Identity is `instance_id` plus `incarnation` (larger wins), never host:port.
+    """
+
+    def __init__(
+        self,
+        redis: redis.asyncio.Redis,
+        *,
+        service: str,
+        host: str,
+        port: int,
+        version: str,
+        api_version: str = "v1",
+        ttl_ms: int = 15_000,
+        meta: Mapping[str, str] | None = None,
+        instance_id: str | None = None,
+        incarnation: int | None = None,
+    ) -> None:
+        if not 0 < port < 65536:
+            raise ValueError(f"service {service!r}: port {port} is not a port a caller can reach")
+        if ttl_ms < 30:
+            raise ValueError(f"service {service!r}: ttl_ms={ttl_ms} is too short to heartbeat every ttl/3")
+        if incarnation is not None and incarnation < 0:
+            raise ValueError(f"service {service!r}: incarnation {incarnation} must not be negative")
+        self._redis = redis
+        self.service = service
+        self.host = host
+        self.port = port
+        self.version = version
+        self.api_version = api_version
+        self.ttl_ms = ttl_ms
+        self.meta = dict(meta or {})
+        self.instance_id = instance_id or uuid.uuid4().hex
+        self.incarnation = time.time_ns() if incarnation is None else incarnation
+        self.status = SERVING
+        self._started_at_ms: int | None = None  # Redis time of the first successful heartbeat
+        self._key = instance_key(service, self.instance_id)
+        self._heartbeat_script = redis.register_script(_HEARTBEAT_LUA)
+        self._deregister_script = redis.register_script(_DEREGISTER_LUA)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _describe(self) -> str:
+        return f"service {self.service!r} instance {self.instance_id} ({self.endpoint}, incarnation {self.incarnation})"
+
+    async def start(self) -> None:
+        if self.host in UNROUTABLE_HOSTS:
+            raise ValueError(
+                f"{self._describe()}: host {self.host!r} is not routable; "
+                "register the container name or the loopback address"
+            )
+        if self._task is not None:
+            raise RuntimeError(f"{self._describe()} is already registered")
+        if not await self.heartbeat():
+            raise RegistryError(f"{self._describe()}: a newer incarnation owns {self._key}")
+        self._task = asyncio.create_task(self._heartbeat_loop(), name=f"registry-heartbeat-{self.service}")
+        log_event(
+            "registered", service=self.service, instance_id=self.instance_id, endpoint=self.endpoint,
+            incarnation=self.incarnation, ttl_ms=self.ttl_ms,
+        )
+
+    async def heartbeat(self) -> bool:
+        """Upsert the full entry now; False when a newer incarnation owns it (it is left untouched)."""
+        args = [
+            self.instance_id, self.service, str(self.incarnation), self.status, self.ttl_ms, self.host, self.port,
+            self.version, self.api_version, self._started_at_ms or "", json.dumps(self.meta), EVENTS_MAXLEN,
+        ]
+        try:
+            written, now_ms, _ = await self._heartbeat_script(
+                keys=[self._key, index_key(self.service), SERVICES_KEY, EVENTS_KEY], args=args
+            )
+        except RedisError as exc:
+            raise RegistryError(f"heartbeat of {self._describe()} failed: EVALSHA upsert {self._key}: {exc}") from exc
+        if written and self._started_at_ms is None:
+            self._started_at_ms = int(now_ms)
+        return bool(written)
+
+    async def set_status(self, status: str) -> None:
+        """Publish a new status at once (an `update` event); RegistryError if Redis cannot be reached."""
+        if status not in STATUSES:
+            raise ValueError(f"{self._describe()}: status {status!r} is not one of {STATUSES}")
+        self.status = status  # the background heartbeat carries it even if this write fails
+        await self.heartbeat()
+
+    async def stop(self) -> None:
+        """Stop heartbeating, then delete the entry and announce `down` if this incarnation still owns it."""
+        if self._task is not None:
+            await _cancel_and_wait(self._task)
+            self._task = None
+        try:
+            removed = await self._deregister_script(
+                keys=[self._key, index_key(self.service), EVENTS_KEY],
+                args=[self.instance_id, self.service, str(self.incarnation), EVENTS_MAXLEN],
+            )
+        except RedisError as exc:
+            raise RegistryError(f"deregistering {self._describe()} failed: DEL/ZREM {self._key}: {exc}") from exc
+        log_event("deregistered", service=self.service, instance_id=self.instance_id, removed=bool(removed))
+
+    async def _heartbeat_loop(self) -> None:
+        interval_s = self.ttl_ms / 3000
+        failing = False
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                # a hung Redis must not hold the loop past the next tick
+                async with asyncio.timeout(interval_s):
+                    owned = await self.heartbeat()
+            except (RegistryError, TimeoutError) as exc:
+                failing = True
+                log_event(
+                    "heartbeat_failed", service=self.service, instance_id=self.instance_id,
+                    error=str(exc) or f"no reply within {interval_s:g}s",
+                )
+                continue
+            if failing:
+                failing = False
+                log_event("heartbeat_recovered", service=self.service, instance_id=self.instance_id)
+            if not owned:
+                log_event(
+                    "superseded", service=self.service, instance_id=self.instance_id, incarnation=self.incarnation
+                )
+                return
+
+
+def _identity(instances: Iterable[ServiceInstance]) -> frozenset[tuple[str, int, str]]:
+    return frozenset((i.instance_id, i.incarnation, i.endpoint) for i in instances)
+
+
+class ServiceResolver:
+    """The caller side of discovery: every watched service's instances in memory, kept current by a watch.
+
+    A service is watched from its first `instances` call. The background task (`start`) re-reads a service
+    when an event names it (XREAD BLOCK on the events stream) and also re-reads every watched service every
+    `refresh_interval_s`, or every TTL/3 of its instances if shorter, so that instances killed without a
+    `down` event leave and healthy ones never look expired. While Redis is unreachable the last known
+    instances are served regardless of expiry (fail static) and `source()` says "cache".
+
+    The client's socket_timeout must exceed `block_ms` (redis-py's default 5 s does).
+    """
+
+    def __init__(self, redis: redis.asyncio.Redis, *, refresh_interval_s: float = 5.0, block_ms: int = 1000) -> None:
+        self._redis = redis
+        self._refresh_interval_s = refresh_interval_s
+        self._block_ms = block_ms
+        self._cache: dict[str, list[ServiceInstance]] = {}
+        self._sources: dict[str, str] = {}
+        self._next_read: dict[str, float] = {}  # service -> loop time of its next full read
+        self._callbacks: list[Callable[[str, list[ServiceInstance]], None]] = []
+        self._unreachable = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._watch_loop(), name="registry-watch")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await _cancel_and_wait(self._task)
+            self._task = None
+
+    async def instances(self, service: str) -> list[ServiceInstance]:
+        """SERVING instances of `service`; only the first call for a service reads Redis."""
+        cached = self._cache.get(service)
+        if cached is None:
+            return await self.refresh(service)
+        if self._sources[service] == "cache":
+            return list(cached)
+        now_ms = time.time_ns() // 1_000_000
+        return [i for i in cached if i.expires_at_ms > now_ms]
+
+    def source(self, service: str) -> str:
+        """"registry" (last read succeeded), "cache" (Redis unreachable, last known served) or "none" (never read)."""
+        return self._sources.get(service, "none")
+
+    def subscribe(self, callback: Callable[[str, list[ServiceInstance]], None]) -> None:
+        """Call `callback(service, instances)` whenever a watched service's set of instances changes."""
+        self._callbacks.append(callback)
+
+    async def refresh(self, service: str) -> list[ServiceInstance]:
+        """Read `service` from Redis now and watch it; RegistryError if Redis is unreachable."""
+        self._next_read.setdefault(service, 0.0)
+        try:
+            found = await lookup(self._redis, service)
+        except RegistryError as exc:
+            self._enter_outage(exc)
+            raise
+        self._store(service, found)
+        return list(found)
+
+    def _store(self, service: str, found: list[ServiceInstance]) -> None:
+        if self._unreachable:
+            self._unreachable = False
+            log_event("registry_reachable", service=service)
+        previous = self._cache.get(service)
+        self._cache[service] = found
+        self._sources[service] = "registry"
+        ttls_s = [(i.expires_at_ms - i.heartbeat_at_ms) / 1000 for i in found]
+        period_s = min([self._refresh_interval_s, *(ttl / 3 for ttl in ttls_s)])
+        self._next_read[service] = asyncio.get_running_loop().time() + period_s
+        if previous is not None and _identity(previous) != _identity(found):
+            for callback in self._callbacks:
+                try:
+                    callback(service, list(found))
+                except Exception as exc:  # a subscriber's bug must not stop the watch
+                    log_event("registry_subscriber_failed", service=service, error=repr(exc))
+
+    def _enter_outage(self, exc: Exception) -> None:
+        for service in self._cache:
+            self._sources[service] = "cache"
+        if not self._unreachable:
+            self._unreachable = True
+            log_event("registry_unreachable", services=sorted(self._next_read), error=str(exc))
+
+    async def _watch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_id: str | None = None
+        while True:
+            try:
+                if last_id is None:
+                    # after (re)connecting: take the stream's tail, then re-read everything read before it
+                    tail = await self._redis.xrevrange(EVENTS_KEY, count=1)
+                    last_id = _text(tail[0][0]) if tail else "0-0"
+                    self._next_read = dict.fromkeys(self._next_read, 0.0)
+                now = loop.time()
+                for service, due in list(self._next_read.items()):
+                    if due <= now:
+                        await self.refresh(service)
+                wait_s = min(self._next_read.values(), default=now + self._block_ms / 1000) - loop.time()
+                block_ms = max(1, min(self._block_ms, int(wait_s * 1000)))
+                replies = await self._redis.xread({EVENTS_KEY: last_id}, count=500, block=block_ms)
+                named = set()
+                for _stream, events in replies or []:
+                    for event_id, fields in events:
+                        last_id = _text(event_id)
+                        named.add(_text(fields.get("service") or fields.get(b"service") or ""))
+                for service in named & self._next_read.keys():
+                    await self.refresh(service)
+            except (RedisError, RegistryError) as exc:
+                if isinstance(exc, RedisError):  # refresh() raises RegistryError after noting the outage itself
+                    self._enter_outage(exc)
+                last_id = None
+                await asyncio.sleep(min(1.0, self._refresh_interval_s))

@@ -1,0 +1,250 @@
+"""ServiceHost: what every service process shares around its servicers.
+
+    async with ServiceHost(RISK_MONITOR, settings) as host:
+        host.add_service(add_RiskMonitorServiceServicer_to_server, servicer, GRPC_SERVICES[RISK_MONITOR])
+        await host.serve()
+
+`serve()` binds, marks every gRPC service SERVING in grpc.health.v1, registers in discovery and
+runs until SIGTERM or SIGINT; then it goes NOT_SERVING, deregisters, ends long-lived streams,
+drains in-flight calls within the grace period and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from ecosystem import logs
+from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
+from ecosystem.client_manager import InterServiceClientManager
+from ecosystem.control_plane import ControlPlaneLink, FaultInjector
+from ecosystem.discovery import RegistryError, ServiceRegistration, ServiceResolver
+from ecosystem.performance import PerformanceMonitor, to_proto
+from ecosystem.settings import Settings
+from ecosystem.telemetry import setup_tracing
+
+SERVER_OPTIONS = (
+    # With the default, a second server binds the same port and silently takes half the traffic.
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+)
+# Infrastructure methods are neither counted in the statistics nor subject to injected faults.
+INFRASTRUCTURE_PREFIXES = ("/grpc.health.", "/grpc.reflection.", "/ecosystem.common.v1.StatsService/")
+REGISTRATION_RETRY_S = 0.5
+
+
+class _Middleware(grpc.aio.ServerInterceptor):
+    """Applies injected faults and records per-operation statistics around business RPCs."""
+
+    def __init__(self, performance: PerformanceMonitor, faults: FaultInjector) -> None:
+        self._performance = performance
+        self._faults = faults
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]], details: Any
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(INFRASTRUCTURE_PREFIXES):
+            return handler
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._unary(method, handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._stream(method, handler.unary_stream))
+        return handler
+
+    def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            ok = False
+            try:
+                await self._faults.before_call(method, context)
+                response = await behaviour(request, context)
+                ok = context.code() in (None, grpc.StatusCode.OK)
+                return response
+            finally:
+                self._performance.record(method, time.perf_counter() - started, ok)
+
+        return run
+
+    def _stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(behaviour):
+
+            async def generate(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await self._faults.before_call(method, context)
+                async for item in behaviour(request, context):
+                    yield item
+
+            return generate
+
+        async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await self._faults.before_call(method, context)
+            return await behaviour(request, context)
+
+        return write
+
+
+class _StatsServicer(stats_pb2_grpc.StatsServiceServicer):
+    def __init__(self, host: ServiceHost) -> None:
+        self._host = host
+
+    async def GetPerformanceStats(
+        self, request: stats_pb2.GetPerformanceStatsRequest, context: grpc.aio.ServicerContext
+    ) -> stats_pb2.PerformanceStats:
+        performance = self._host.performance
+        stats = stats_pb2.PerformanceStats(
+            service=self._host.service_name,
+            instance_id=self._host.instance_id,
+            operations=[to_proto(s) for s in performance.all_stats(request.method_prefix)],
+            health=performance.health(),
+        )
+        stats.collected_at.GetCurrentTime()
+        if self._host.config_cache_stats is not None:
+            stats.config_cache.CopyFrom(self._host.config_cache_stats())
+        return stats
+
+
+class ServiceHost:
+    def __init__(self, service_name: str, settings: Settings) -> None:
+        self.service_name = service_name
+        self.settings = settings
+        self.instance_id = settings.instance_id or uuid.uuid4().hex
+        self.performance = PerformanceMonitor()
+        self.faults = FaultInjector()
+        # Set by services with a configuration client, so StatsService can show its cache.
+        self.config_cache_stats: Callable[[], stats_pb2.ConfigCacheStats] | None = None
+        self._grpc_services: list[str] = []
+        self._shutdown_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._stopping = asyncio.Event()
+
+    async def __aenter__(self) -> ServiceHost:
+        settings = self.settings
+        logs.bind(service=self.service_name, instance_id=self.instance_id)
+        self.redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=1.0,
+            socket_timeout=5.0,
+            # One quick retry on a fresh connection covers a Redis restart; more would stall callers
+            # for seconds while Redis is down, when failing fast lets them serve what they cached.
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
+        )
+        self.tracing = setup_tracing(self.service_name, self.instance_id, settings.otlp_endpoint)
+        self.resolver = ServiceResolver(self.redis, refresh_interval_s=settings.registry_ttl_ms / 3000)
+        await self.resolver.start()
+        self.clients = InterServiceClientManager(
+            self.resolver,
+            breaker=settings.breaker,
+            retry_attempts=settings.retry_attempts,
+            default_timeout_s=settings.call_timeout_s,
+            interceptors=self.tracing.client_interceptors if self.tracing else (),
+        )
+        self.control_plane = ControlPlaneLink(self.service_name, self.instance_id, self.clients, self.faults)
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if self.tracing:
+            interceptors.append(self.tracing.server_interceptor)
+        interceptors.append(_Middleware(self.performance, self.faults))
+        self.server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+        self.health = health_aio.HealthServicer()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.control_plane.close()
+        await self.clients.close()
+        await self.resolver.close()
+        if self.tracing:
+            await self.tracing.shutdown()
+        await self.redis.aclose()
+
+    def add_service(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, grpc_service: str) -> None:
+        register(servicer, self.server)
+        self._grpc_services.append(grpc_service)
+
+    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` before draining: end the long-lived streams this service serves."""
+        self._shutdown_callbacks.append(callback)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def serve(self) -> None:
+        settings = self.settings
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        stats_pb2_grpc.add_StatsServiceServicer_to_server(_StatsServicer(self), self.server)
+        reflection.enable_server_reflection(
+            [
+                *self._grpc_services,
+                stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            self.server,
+        )
+        address = f"{settings.listen_host}:{settings.port}"
+        port = self.server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"{self.service_name} could not bind {address}")
+        await self.server.start()
+        logs.log_event("listening", address=f"{settings.listen_host}:{port}")
+        for name in self._grpc_services:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        registration = ServiceRegistration(
+            self.redis,
+            service=self.service_name,
+            host=settings.advertise_host,
+            port=port,
+            version=settings.version,
+            ttl_ms=settings.registry_ttl_ms,
+            instance_id=self.instance_id,
+            meta={"environment": settings.environment},
+        )
+        if await self._register(registration):
+            await self.control_plane.start()
+            await self._stopping.wait()
+        await self._shutdown(registration)
+
+    async def _register(self, registration: ServiceRegistration) -> bool:
+        """Register, retrying while Redis is unreachable; False when asked to stop first."""
+        while not self._stopping.is_set():
+            try:
+                await registration.start()
+                return True
+            except RegistryError as exc:
+                logs.log_event("registration_failed", error=str(exc), retry_in_s=REGISTRATION_RETRY_S)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), REGISTRATION_RETRY_S)
+            except TimeoutError:
+                pass
+        return False
+
+    async def _shutdown(self, registration: ServiceRegistration) -> None:
+        grace = self.settings.shutdown_grace_s
+        logs.log_event("stopping", grace_s=grace)
+        await self.health.enter_graceful_shutdown()
+        try:
+            await registration.set_status("DRAINING")
+            await registration.stop()
+        except (RegistryError, OSError) as exc:
+            logs.log_event("deregistration_failed", error=str(exc))
+        for callback in self._shutdown_callbacks:
+            await callback()
+        await self.server.stop(grace)
+        logs.log_event("stopped")

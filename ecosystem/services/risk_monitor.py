@@ -1,0 +1,178 @@
+"""risk-monitor: pre-trade checks against limits read from configuration-service.
+
+    python -m ecosystem.services.risk_monitor
+
+Limits are read through the caching configuration client on every check, so a limit changed in
+configuration-service applies as soon as the client's watch delivers it, without a restart.
+Exposure and alerts are this instance's own view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+
+from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
+from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient
+from ecosystem.names import GRPC_SERVICES, RISK_MONITOR
+from ecosystem.orders import order_problems
+from ecosystem.server import ServiceHost
+from ecosystem.settings import Settings
+
+MAX_QUANTITY = "risk.max_order_quantity"
+MAX_NOTIONAL = "risk.position_limits.max_notional"
+ALLOWED_SYMBOLS = "risk.allowed_symbols"
+ALERT_QUEUE_SIZE = 1000
+
+
+@dataclass
+class _Exposure:
+    gross: float = 0.0
+    net: float = 0.0
+    approved: int = 0
+    rejected: int = 0
+    last_status: str = ""
+
+
+class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
+    def __init__(self, config: ConfigurationServiceClient, instance_id: str) -> None:
+        self._config = config
+        self._instance_id = instance_id
+        self._exposure: dict[str, _Exposure] = defaultdict(_Exposure)
+        self._subscribers: set[tuple[str, asyncio.Queue[risk_pb2.RiskAlert | None]]] = set()
+
+    async def CheckOrder(
+        self, request: risk_pb2.CheckOrderRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.CheckOrderResponse:
+        order = request.order
+        problems = order_problems(order)
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
+        timeout = context.time_remaining()
+        try:
+            max_quantity, max_notional, allowed = await asyncio.gather(
+                self._config.get_number(MAX_QUANTITY, timeout=timeout),
+                self._config.get_number(MAX_NOTIONAL, timeout=timeout),
+                self._config.get_json(ALLOWED_SYMBOLS, timeout=timeout),
+            )
+        except ConfigurationError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"risk-monitor cannot read its limits: {exc}")
+        notional = order.quantity * order.price
+        breaches = []
+        if order.quantity > max_quantity:
+            breaches.append((MAX_QUANTITY, max_quantity, order.quantity, "quantity"))
+        if notional > max_notional:
+            breaches.append((MAX_NOTIONAL, max_notional, notional, "notional"))
+        reasons = [f"{what} {observed:.12g} exceeds {limit} {value:.12g}" for limit, value, observed, what in breaches]
+        if order.symbol not in allowed:
+            reasons.append(f"symbol {order.symbol} is not in {ALLOWED_SYMBOLS}")
+        exposure = self._exposure[order.strategy_id]
+        if reasons:
+            exposure.rejected += 1
+            for limit, value, observed, _ in breaches:
+                self._publish(order, limit, value, observed)
+        else:
+            exposure.approved += 1
+            exposure.gross += notional
+            exposure.net += notional if order.side == risk_pb2.SIDE_BUY else -notional
+        return risk_pb2.CheckOrderResponse(
+            decision=risk_pb2.DECISION_REJECTED if reasons else risk_pb2.DECISION_APPROVED,
+            reasons=reasons,
+            limit_utilization=max(_utilization(order.quantity, max_quantity), _utilization(notional, max_notional)),
+            instance_id=self._instance_id,
+        )
+
+    async def ReportStrategyStatus(
+        self, request: risk_pb2.StrategyStatus, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.ReportStrategyStatusResponse:
+        if not request.strategy_id or not request.status:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "strategy_id and status are required")
+        self._exposure[request.strategy_id].last_status = request.status
+        return risk_pb2.ReportStrategyStatusResponse(accepted=True)
+
+    async def GetRiskMetrics(
+        self, request: risk_pb2.GetRiskMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.RiskMetrics:
+        exposure = self._exposure.get(request.strategy_id)
+        if exposure is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no risk metrics for strategy {request.strategy_id!r}")
+        return risk_pb2.RiskMetrics(
+            strategy_id=request.strategy_id,
+            gross_exposure=exposure.gross,
+            net_exposure=exposure.net,
+            approved_orders=exposure.approved,
+            rejected_orders=exposure.rejected,
+            last_status=exposure.last_status,
+        )
+
+    async def StreamRiskAlerts(
+        self, request: risk_pb2.StreamRiskAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[risk_pb2.RiskAlert]:
+        subscriber = (request.strategy_id, asyncio.Queue[risk_pb2.RiskAlert | None](ALERT_QUEUE_SIZE))
+        self._subscribers.add(subscriber)
+        try:
+            while (alert := await subscriber[1].get()) is not None:
+                yield alert
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def end_streams(self) -> None:
+        for _, queue in list(self._subscribers):
+            _offer(queue, None)
+
+    def _publish(self, order: risk_pb2.Order, limit: str, value: float, observed: float) -> None:
+        alert = risk_pb2.RiskAlert(
+            alert_id=uuid.uuid4().hex,
+            strategy_id=order.strategy_id,
+            order_id=order.order_id,
+            limit=limit,
+            limit_value=value,
+            observed=observed,
+            message=f"order {order.order_id or '(unnamed)'} of {order.strategy_id} breaches {limit}: "
+            f"{observed:.12g} > {value:.12g}",
+        )
+        alert.raised_at.GetCurrentTime()
+        for strategy_id, queue in list(self._subscribers):
+            if strategy_id in ("", order.strategy_id):
+                _offer(queue, alert)
+
+
+def _utilization(observed: float, limit: float) -> float:
+    return observed / limit if limit > 0 else math.inf
+
+
+def _offer(queue: asyncio.Queue[risk_pb2.RiskAlert | None], item: risk_pb2.RiskAlert | None) -> None:
+    """Queue without blocking; a subscriber too slow to keep up loses its oldest alert."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+async def serve(settings: Settings) -> None:
+    async with ServiceHost(RISK_MONITOR, settings) as host:
+        config = ConfigurationServiceClient(
+            host.clients, environment=settings.environment, cache_ttl_s=settings.config_cache_ttl_s
+        )
+        await config.start()
+        host.config_cache_stats = config.stats_proto
+        servicer = RiskMonitorServicer(config, host.instance_id)
+        host.add_service(risk_pb2_grpc.add_RiskMonitorServiceServicer_to_server, servicer, GRPC_SERVICES[RISK_MONITOR])
+        host.on_shutdown(servicer.end_streams)
+        try:
+            await host.serve()
+        finally:
+            await config.close()
+
+
+def main() -> None:
+    asyncio.run(serve(Settings.from_env()))
+
+
+if __name__ == "__main__":
+    main()

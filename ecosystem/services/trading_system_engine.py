@@ -1,0 +1,193 @@
+"""trading-system-engine: accepts an order once risk-monitor approves it.
+
+    python -m ecosystem.services.trading_system_engine
+
+risk-monitor is found through discovery and called through the client manager with the caller's
+remaining deadline; outcomes are recorded with test-coordinator for every active scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter, OrderedDict
+
+import grpc
+
+from ecosystem import logs
+from ecosystem.api.coordinator.v1 import coordinator_pb2
+from ecosystem.api.risk.v1 import risk_pb2
+from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
+from ecosystem.client_manager import DependencyStatus, InterServiceClientManager, ServiceCommunicationError
+from ecosystem.clients import RiskMonitorClient, TestCoordinatorClient
+from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient
+from ecosystem.control_plane import ControlPlaneLink
+from ecosystem.names import CONFIGURATION_SERVICE, GRPC_SERVICES, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
+from ecosystem.orders import order_problems
+from ecosystem.server import ServiceHost
+from ecosystem.settings import Settings
+
+TRADING_ENABLED = "trading.enabled"
+RISK_CHECK_TIMEOUT_MS = "trading.risk_check_timeout_ms"
+ORDERS_KEPT = 100_000
+OUTCOME_REPORT_TIMEOUT_S = 1.0
+DEPENDENCIES = (RISK_MONITOR, TEST_COORDINATOR, CONFIGURATION_SERVICE)
+
+
+class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
+    def __init__(
+        self,
+        instance_id: str,
+        clients: InterServiceClientManager,
+        config: ConfigurationServiceClient,
+        control_plane: ControlPlaneLink,
+    ) -> None:
+        self._instance_id = instance_id
+        self._clients = clients
+        self._config = config
+        self._control_plane = control_plane
+        self._risk = RiskMonitorClient(clients)
+        self._coordinator = TestCoordinatorClient(clients)
+        self._orders: OrderedDict[str, trading_pb2.OrderRecord] = OrderedDict()
+        self._counts: Counter[int] = Counter()
+
+    async def SubmitOrder(
+        self, request: trading_pb2.SubmitOrderRequest, context: grpc.aio.ServicerContext
+    ) -> trading_pb2.SubmitOrderResponse:
+        order = risk_pb2.Order(
+            order_id=uuid.uuid4().hex,
+            strategy_id=request.strategy_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            price=request.price,
+        )
+        problems = order_problems(order)
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
+        try:
+            enabled = await self._config.get_bool(TRADING_ENABLED, timeout=context.time_remaining())
+            risk_timeout_s = await self._config.get_number(RISK_CHECK_TIMEOUT_MS) / 1000
+        except ConfigurationError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"trading-system-engine cannot read its settings: {exc}")
+        if not enabled:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"trading is disabled ({TRADING_ENABLED} = false)")
+        remaining = context.time_remaining()
+        timeout = risk_timeout_s if remaining is None else min(remaining, risk_timeout_s)
+        try:
+            decision = await self._risk.check_order(order, timeout=timeout)
+        except ServiceCommunicationError as exc:
+            await self._report_outcome(order.order_id, "FAILED", str(exc))
+            await context.abort(exc.code, f"no risk decision for order {order.order_id}: {exc}")
+        status = trading_pb2.ACCEPTED if decision.decision == risk_pb2.DECISION_APPROVED else trading_pb2.REJECTED
+        record = trading_pb2.OrderRecord(
+            order_id=order.order_id,
+            order=order,
+            status=status,
+            reasons=decision.reasons,
+            risk_instance_id=decision.instance_id,
+        )
+        record.submitted_at.GetCurrentTime()
+        self._remember(record)
+        await self._report_outcome(order.order_id, trading_pb2.OrderStatus.Name(status), "; ".join(decision.reasons))
+        return trading_pb2.SubmitOrderResponse(
+            order_id=order.order_id,
+            status=status,
+            reasons=decision.reasons,
+            limit_utilization=decision.limit_utilization,
+            risk_instance_id=decision.instance_id,
+        )
+
+    async def GetOrder(
+        self, request: trading_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> trading_pb2.OrderRecord:
+        record = self._orders.get(request.order_id)
+        if record is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"order not found: {request.order_id!r}")
+        return record
+
+    async def GetStatus(
+        self, request: trading_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> trading_pb2.EngineStatus:
+        return trading_pb2.EngineStatus(
+            instance_id=self._instance_id,
+            dependencies=[_dependency_proto(await self._clients.status(s)) for s in DEPENDENCIES],
+            config_cache=self._config.stats_proto(),
+            active_scenarios=self._control_plane.active_scenarios(),
+            orders_accepted=self._counts[trading_pb2.ACCEPTED],
+            orders_rejected=self._counts[trading_pb2.REJECTED],
+        )
+
+    def _remember(self, record: trading_pb2.OrderRecord) -> None:
+        self._counts[record.status] += 1
+        self._orders[record.order_id] = record
+        if len(self._orders) > ORDERS_KEPT:
+            self._orders.popitem(last=False)
+
+    async def _report_outcome(self, order_id: str, outcome: str, detail: str) -> None:
+        """Record the outcome with every active scenario before answering, so it is never lost."""
+        for scenario_id in self._control_plane.active_scenarios():
+            report = coordinator_pb2.ScenarioOutcome(
+                service=TRADING_SYSTEM_ENGINE, order_id=order_id, outcome=outcome, detail=detail
+            )
+            try:
+                await self._coordinator.record_outcome(scenario_id, report, timeout=OUTCOME_REPORT_TIMEOUT_S)
+            except ServiceCommunicationError as exc:
+                logs.log_event(
+                    "scenario_outcome_not_recorded", scenario_id=scenario_id, order_id=order_id, error=str(exc)
+                )
+
+
+def _dependency_proto(status: DependencyStatus) -> trading_pb2.DependencyStatus:
+    breaker = status.breaker
+    proto = trading_pb2.DependencyStatus(
+        service=status.service,
+        endpoints=status.endpoints,
+        source=status.source,
+        breaker=trading_pb2.BreakerStatus(
+            state=breaker.state,
+            consecutive_failures=breaker.consecutive_failures,
+            opened_count=breaker.opened_count,
+            half_opened_count=breaker.half_opened_count,
+            closed_count=breaker.closed_count,
+        ),
+        last_latency_ms=status.last_latency_ms,
+        requests=status.requests,
+        failures=status.failures,
+        p50_latency_ms=status.p50_latency_ms,
+        p95_latency_ms=status.p95_latency_ms,
+        p99_latency_ms=status.p99_latency_ms,
+        last_error=status.last_error,
+    )
+    if breaker.last_transition_at is not None:
+        proto.breaker.last_transition_at.FromNanoseconds(int(breaker.last_transition_at * 1e9))
+    return proto
+
+
+async def serve(settings: Settings) -> None:
+    async with ServiceHost(TRADING_SYSTEM_ENGINE, settings) as host:
+        config = ConfigurationServiceClient(
+            host.clients, environment=settings.environment, cache_ttl_s=settings.config_cache_ttl_s
+        )
+        await config.start()
+        host.config_cache_stats = config.stats_proto
+        for dependency in DEPENDENCIES:
+            await host.clients.watch(dependency)
+        servicer = TradingEngineServicer(host.instance_id, host.clients, config, host.control_plane)
+        host.add_service(
+            trading_pb2_grpc.add_TradingEngineServiceServicer_to_server,
+            servicer,
+            GRPC_SERVICES[TRADING_SYSTEM_ENGINE],
+        )
+        try:
+            await host.serve()
+        finally:
+            await config.close()
+
+
+def main() -> None:
+    asyncio.run(serve(Settings.from_env()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+@allure.epic:Service_communication @allure.feature:Discovery
+Feature: Discovery through the Redis registry
+  Services register themselves in Redis and find each other there; the registry stays true when
+  instances come, go, die, or when Redis itself loses its data.
+
+  @blocker
+  Scenario: Every service is registered with a routable endpoint and its version
+    Then every service is registered with a routable endpoint and a version
+
+  @blocker
+  Scenario: The trading engine resolves the risk monitor through the registry
+    When the trading engine receives an order for 1 BTC-USD at 100
+    Then the order is ACCEPTED
+    And the trading engine finds "risk-monitor" at its registered endpoint, from the registry
+
+  @critical @needs.scale
+  Scenario: Two risk monitor instances both receive traffic
+    Given 2 instances of "risk-monitor" are running
+    When the trading engine receives 20 orders for 1 BTC-USD at 100
+    Then every order is ACCEPTED
+    And every "risk-monitor" instance decided at least one of them
+
+  @critical @needs.scale @needs.stop
+  Scenario: A gracefully stopped instance is deregistered at once
+    Given 2 instances of "risk-monitor" are running
+    When instance 2 of "risk-monitor" is stopped gracefully
+    Then instance 2 of "risk-monitor" is no longer in the registry
+    And the trading engine receives 10 orders for 1 BTC-USD at 100 and every one is ACCEPTED
+
+  @critical @needs.scale @needs.kill
+  Scenario: A killed instance disappears within the registry TTL and its callers move on
+    Given 2 instances of "risk-monitor" are running
+    When instance 2 of "risk-monitor" is killed
+    Then instance 2 of "risk-monitor" leaves the registry within the registry TTL
+    And the trading engine receives 10 orders for 1 BTC-USD at 100 and every one is ACCEPTED
+
+  @critical @needs.restart
+  Scenario: A restarted instance is found again
+    When "risk-monitor" is restarted
+    Then within 5 seconds the trading engine's orders are decided by the new "risk-monitor" instance
+    And the trading engine receives 5 orders for 1 BTC-USD at 100 and every one is ACCEPTED
+
+  @critical @needs.redis
+  Scenario: The registry is repaired after a Redis flush
+    When the registry's Redis is flushed
+    Then every service is registered again within one heartbeat
+
+  @critical @needs.redis
+  Scenario: The registry is repaired after a Redis restart
+    When the registry's Redis is restarted
+    Then every service is registered again within one heartbeat
+
+  @critical @needs.redis
+  Scenario: While Redis is down callers keep working on the last known endpoints
+    Given the trading engine has accepted an order for 1 BTC-USD at 100
+    When the registry's Redis is stopped
+    Then the trading engine receives 5 orders for 1 BTC-USD at 100 and every one is ACCEPTED
+    And the trading engine finds "risk-monitor" from its cache

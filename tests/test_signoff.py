@@ -1,0 +1,538 @@
+"""The sign-off verdict, the Allure fix-ups and the run wrapper, on output of real behave runs.
+
+Every test writes a tiny behave project (the repository's own behave.ini, steps, environment.py) into a
+temporary folder and runs behave there, so the parsing is tested on what behave 1.3 really writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acceptance import allure_report, run
+from acceptance.signoff import (
+    FeatureResult,
+    HookError,
+    decide,
+    read_hook_errors,
+    read_junit,
+    record_hook_error,
+    scan_behave_output,
+    unexplained_output_errors,
+    write_signoff,
+)
+from acceptance.waits import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+STEPS = """
+import os
+import time
+from pathlib import Path
+
+from behave import given
+
+
+@given("a step that passes")
+def passes(context):
+    pass
+
+
+@given("a step that fails")
+def fails(context):
+    assert 1 == 2, "expected one to be two"
+
+
+@given("a step whose cleanup fails")
+def cleanup_fails(context):
+    def failing_cleanup():
+        raise RuntimeError("scenario cleanup exploded")
+    context.add_cleanup(failing_cleanup)
+
+
+@given("a step that waits for a signal")
+def waits(context):
+    context.add_cleanup(lambda: Path("cleaned").write_text("cleanup ran"))
+    Path("started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # bounded: the test interrupts it long before
+        time.sleep(0.05)
+"""
+
+# Mirrors what the suite's environment.py does: SIGTERM becomes KeyboardInterrupt, hook errors are recorded.
+ENVIRONMENT = """
+import os
+import signal
+from pathlib import Path
+
+from acceptance.signoff import record_hook_error
+
+REPORTS = Path("reports")
+
+
+def before_all(context):
+    Path("target.txt").write_text(context.config.userdata.get("target", "(none)"))
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def after_all(context):
+    if os.environ.get("FAIL_AFTER_ALL"):
+        raise RuntimeError("after_all exploded")
+
+
+def before_feature(context, feature):
+    if "before_feature_error" in feature.tags:
+        raise RuntimeError("before_feature exploded")
+    if "feature_cleanup_error" in feature.tags:
+        def failing_cleanup():
+            try:
+                raise RuntimeError("feature cleanup exploded")
+            except RuntimeError as exc:
+                record_hook_error(REPORTS, "cleanup", f"feature {feature.name}", exc)
+                if "swallow" not in feature.tags:
+                    raise
+        context.add_cleanup(failing_cleanup)
+
+
+def before_scenario(context, scenario):
+    if "hook_error" in scenario.tags:
+        raise RuntimeError("before_scenario exploded")
+"""
+
+PASSING = """
+Feature: Orders
+  Scenario: an order is accepted
+    Given a step that passes
+"""
+FAILING = """
+Feature: Risk
+  Scenario: a limit is enforced
+    Given a step that fails
+  Scenario: a limit is read
+    Given a step that passes
+"""
+HOOK_ERROR = """
+Feature: Discovery
+  @hook_error
+  Scenario: an instance registers
+    Given a step that passes
+"""
+SCENARIO_CLEANUP_ERROR = """
+Feature: Configuration
+  Scenario: a value is written
+    Given a step whose cleanup fails
+"""
+FEATURE_CLEANUP_ERROR = """
+@feature_cleanup_error
+Feature: Chaos
+  Scenario: a fault is injected
+    Given a step that passes
+"""
+SWALLOWED_FEATURE_CLEANUP_ERROR = """
+@feature_cleanup_error @swallow
+Feature: Chaos
+  Scenario: a fault is injected
+    Given a step that passes
+"""
+BEFORE_FEATURE_ERROR = """
+@before_feature_error
+Feature: Tracing
+  Scenario: a trace crosses services
+    Given a step that passes
+"""
+SLOW = """
+Feature: Soak
+  Scenario: runs until interrupted
+    Given a step that waits for a signal
+  Scenario: never reached
+    Given a step that passes
+"""
+
+
+@pytest.fixture(autouse=True)
+def importable_suite_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The projects' environment.py imports acceptance.signoff; in the repository its root is on sys.path."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+
+
+def make_project(root: Path, features: dict[str, str]) -> Path:
+    (root / "features").mkdir(parents=True)
+    (root / "steps").mkdir()
+    shutil.copy(REPO_ROOT / "behave.ini", root / "behave.ini")
+    (root / "steps" / "steps.py").write_text(STEPS)
+    (root / "environment.py").write_text(ENVIRONMENT)
+    for name, text in features.items():
+        (root / "features" / f"{name}.feature").write_text(text)
+    return root
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, **extra)
+
+
+def run_behave(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "behave", *args],
+        cwd=project,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def verdict_for(project: Path, completed: subprocess.CompletedProcess[str]):
+    features = read_junit(project / "reports" / "junit")
+    recorded = read_hook_errors(project / "reports")
+    printed = unexplained_output_errors(scan_behave_output(completed.stdout), recorded, features)
+    return decide(
+        features,
+        behave_exit_code=completed.returncode,
+        hook_errors=[error.describe() for error in recorded + printed],
+        selected_scenarios=sum(feature.selected for feature in features),
+    )
+
+
+def test_all_passing_is_go(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"orders": PASSING})
+    completed = run_behave(project)
+
+    verdict = verdict_for(project, completed)
+
+    assert completed.returncode == 0
+    assert [(f.name, f.passed, f.failed, f.errors, f.skipped) for f in verdict.features] == [("Orders", 1, 0, 0, 0)]
+    assert verdict.go
+    assert verdict.reasons == []
+
+
+def test_failing_scenario_is_no_go_naming_scenario_and_assertion(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"orders": PASSING, "risk": FAILING})
+
+    verdict = verdict_for(project, run_behave(project))
+
+    risk = next(f for f in verdict.features if f.name == "Risk")
+    assert (risk.passed, risk.failed) == (1, 1)
+    assert not verdict.go
+    assert any('"a limit is enforced"' in r and "expected one to be two" in r for r in verdict.reasons)
+
+
+def test_before_scenario_hook_error_is_no_go_naming_hook_and_scenario(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"discovery": HOOK_ERROR})
+
+    verdict = verdict_for(project, run_behave(project))
+
+    assert verdict.features[0].errors == 1
+    assert not verdict.go
+    assert any('"an instance registers"' in r and "before_scenario exploded" in r for r in verdict.reasons)
+    # JUnit already names this hook error: the same line in behave's output is not a second reason.
+    assert not any(r.startswith("hook or cleanup error") for r in verdict.reasons)
+
+
+def test_scenario_cleanup_error_is_an_error_in_junit(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"configuration": SCENARIO_CLEANUP_ERROR})
+    completed = run_behave(project)
+
+    verdict = verdict_for(project, completed)
+
+    assert completed.returncode == 1
+    assert [s.status for s in verdict.features[0].scenarios] == ["cleanup_error"]
+    assert not verdict.go
+    assert any('"a value is written"' in r and "scenario cleanup exploded" in r for r in verdict.reasons)
+
+
+def test_feature_cleanup_error_is_invisible_in_junit_and_caught_by_the_hook_errors_file(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"chaos": FEATURE_CLEANUP_ERROR})
+    completed = run_behave(project)
+
+    features = read_junit(project / "reports" / "junit")
+    recorded = read_hook_errors(project / "reports")
+    verdict = verdict_for(project, completed)
+
+    assert [s.status for s in features[0].scenarios] == ["passed"]
+    assert completed.returncode == 1
+    assert [(e.hook, e.where, e.error) for e in recorded] == [
+        ("cleanup", "feature Chaos", "RuntimeError: feature cleanup exploded")
+    ]
+    assert "feature cleanup exploded" in recorded[0].trace
+    assert not verdict.go
+    assert "hook or cleanup error: cleanup in feature Chaos: RuntimeError: feature cleanup exploded" in verdict.reasons
+
+
+def test_recorded_hook_error_is_no_go_even_when_behave_exits_zero(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"chaos": SWALLOWED_FEATURE_CLEANUP_ERROR})
+    completed = run_behave(project)
+
+    verdict = verdict_for(project, completed)
+
+    assert completed.returncode == 0
+    assert not verdict.go
+    assert verdict.reasons == [
+        "hook or cleanup error: cleanup in feature Chaos: RuntimeError: feature cleanup exploded"
+    ]
+
+
+def test_after_all_error_is_found_in_behave_output(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"orders": PASSING})
+    completed = run_behave(project, FAIL_AFTER_ALL="1")
+
+    verdict = verdict_for(project, completed)
+
+    assert completed.returncode == 1
+    assert verdict.features[0].passed == 1
+    assert not verdict.go
+    assert "hook or cleanup error: after_all in behave output: RuntimeError: after_all exploded" in verdict.reasons
+
+
+def test_before_feature_error_leaves_scenarios_not_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"tracing": BEFORE_FEATURE_ERROR})
+
+    verdict = verdict_for(project, run_behave(project))
+
+    assert verdict.features[0].untested == 1
+    assert verdict.totals()["selected"] == 1
+    assert not verdict.go
+    assert any('"a trace crosses services"' in r and "never run" in r for r in verdict.reasons)
+
+
+def test_nothing_selected_is_no_go(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"orders": PASSING})
+    completed = run_behave(project, "--tags", "@no_such_tag")
+
+    verdict = verdict_for(project, completed)
+
+    assert completed.returncode == 0
+    assert verdict.features[0].skipped == 1
+    assert not verdict.go
+    assert any(r.startswith("nothing was tested") for r in verdict.reasons)
+
+
+def test_nonzero_exit_without_any_other_evidence_is_no_go() -> None:
+    verdict = decide([FeatureResult("Orders", passed=1)], behave_exit_code=2, hook_errors=[], selected_scenarios=1)
+
+    assert not verdict.go
+    assert "behave exited with status 2 although JUnit shows no failing scenario" in verdict.reasons[0]
+
+
+def test_torn_hook_errors_line_still_counts(tmp_path: Path) -> None:
+    record_hook_error(tmp_path, "after_feature", "feature Orders", ValueError("bad state"))
+    with (tmp_path / "hook-errors.jsonl").open("a") as stream:
+        stream.write('{"hook": "after_all", "whe')
+
+    errors = read_hook_errors(tmp_path)
+
+    assert [e.describe() for e in errors] == [
+        "after_feature in feature Orders: ValueError: bad state",
+        'unknown in hook-errors.jsonl line 2: unreadable entry: {"hook": "after_all", "whe',
+    ]
+
+
+def test_signoff_files_put_the_verdict_first_and_count_per_feature(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", {"orders": PASSING, "risk": FAILING})
+    verdict = verdict_for(project, run_behave(project))
+    verdict.notes.append("Allure HTML report missing: npx is not on PATH")
+    run_info = {
+        "name": "Trading ecosystem acceptance",
+        "target": "local",
+        "tags": ["@smoke"],
+        "versions": {"behave": "1.3.3"},
+        "git_revision": "abc123",
+        "duration_s": 1.5,
+    }
+
+    md_path, json_path = write_signoff(verdict, run_info, tmp_path / "reports")
+
+    markdown = md_path.read_text()
+    assert markdown.splitlines()[0] == "# NO-GO: Trading ecosystem acceptance"
+    assert "| Risk | risk | 1 | 1 | 0 | 0 | 0 |" in markdown
+    assert "- Allure HTML report missing: npx is not on PATH" in markdown
+    assert "[allure-report/index.html](allure-report/index.html)" in markdown
+    document = json.loads(json_path.read_text())
+    assert document["verdict"] == "NO-GO"
+    assert document["totals"] == {"selected": 3, "passed": 2, "failed": 1, "errors": 0, "untested": 0, "skipped": 0}
+    assert document["run"]["git_revision"] == "abc123"
+
+
+def test_allure_results_are_not_green_where_behave_failed(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"discovery": HOOK_ERROR, "configuration": SCENARIO_CLEANUP_ERROR})
+    run_behave(project)
+    results = project / "reports" / "allure-results"
+    before = {r["fullName"]: r["status"] for r in allure_results(results)}
+
+    changed = allure_report.mark_failed_scenarios(results, read_junit(project / "reports" / "junit"))
+    allure_report.write_hook_error_results(
+        results, [HookError("after_all", "run", "RuntimeError: after_all exploded", "Traceback ...")]
+    )
+
+    after = {r["fullName"]: r for r in allure_results(results)}
+    # The trap this guards against: allure-behave's own statuses for these two scenarios.
+    assert before == {"Discovery: an instance registers": "skipped", "Configuration: a value is written": "passed"}
+    assert changed == 2
+    assert after["Discovery: an instance registers"]["status"] == "broken"
+    assert "before_scenario exploded" in after["Discovery: an instance registers"]["statusDetails"]["message"]
+    assert "scenario cleanup exploded" in after["Configuration: a value is written"]["statusDetails"]["message"]
+    hook_result = after["Hook and cleanup errors: after_all in run"]
+    assert (hook_result["name"], hook_result["status"]) == ("hook error: after_all in run", "broken")
+    assert hook_result["statusDetails"]["message"] == "RuntimeError: after_all exploded"
+
+
+def test_environment_and_executor_files(tmp_path: Path) -> None:
+    allure_report.write_environment(
+        tmp_path, {"target": "docker", "tags": ["@smoke", "not @slow"], "git.revision": "a"}
+    )
+    allure_report.write_executor(
+        tmp_path, name="make accept", executor_type="local", build_name="docker run", report_url="file:///r/index.html"
+    )
+
+    assert (tmp_path / "environment.properties").read_text() == "target=docker\ntags=@smoke not @slow\ngit.revision=a\n"
+    assert json.loads((tmp_path / "executor.json").read_text()) == {
+        "name": "make accept",
+        "type": "local",
+        "buildName": "docker run",
+        "reportUrl": "file:///r/index.html",
+    }
+
+
+def test_generate_html_without_results_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(allure_report.ReportError, match="no Allure results in"):
+        allure_report.generate_html(tmp_path, tmp_path / "out")
+
+
+def test_run_wrapper_go_on_passing_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make_project(tmp_path, {"orders": PASSING})
+    (project / "reports" / "history").mkdir(parents=True)
+    (project / "reports" / "history" / "history.jsonl").write_text("{}\n")
+    (project / "reports" / "hook-errors.jsonl").write_text('{"hook": "stale", "where": "last run", "error": "x"}\n')
+
+    exit_code = run.main(["--no-html", "--tags", "not @wip"], root=project)
+
+    signoff = json.loads((project / "reports" / "signoff.json").read_text())
+    assert exit_code == 0
+    assert signoff["verdict"] == "GO"
+    assert signoff["run"]["tags"] == ["not @wip"]
+    assert (project / "target.txt").read_text() == "(none)", "without --target, environment.py picks the target"
+    assert signoff["notes"] == ["HTML report not generated (--no-html)"]
+    assert (project / "reports" / "history" / "history.jsonl").read_text() == "{}\n"
+    assert "an order is accepted" in (project / "reports" / "behave.log").read_text()
+    assert "SIGN-OFF: GO" in capsys.readouterr().out
+
+
+def test_run_wrapper_passes_target_to_behave_userdata(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"risk": FAILING})
+
+    exit_code = run.main(["--no-html", "--target", "docker", "--no-capture"], root=project)
+
+    signoff = json.loads((project / "reports" / "signoff.json").read_text())
+    assert exit_code == 1
+    assert signoff["verdict"] == "NO-GO"
+    assert (project / "target.txt").read_text() == "docker"
+    assert signoff["run"]["target"] == "docker"
+    assert signoff["run"]["behave_args"] == ["--no-capture"]
+
+
+def test_run_wrapper_says_report_missing_when_node_packages_are_absent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path, {"orders": PASSING})
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # a machine without node
+
+    exit_code = run.main([], root=project)
+
+    signoff = json.loads((project / "reports" / "signoff.json").read_text())
+    assert exit_code == 0
+    assert signoff["notes"] == [
+        "Allure HTML report missing: npm is not on PATH: install Node.js 20+ to get the Allure HTML report"
+    ]
+    assert "ALLURE HTML REPORT MISSING" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    shutil.which("npx") is None or not (REPO_ROOT / "node_modules" / "allure").is_dir(),
+    reason="needs Node.js and `npm ci` (node_modules/allure)",
+)
+def test_single_file_html_report_with_history(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"discovery": HOOK_ERROR, "orders": PASSING})
+    (project / "node_modules").symlink_to(REPO_ROOT / "node_modules")
+    shutil.copy(REPO_ROOT / "allurerc.json", project / "allurerc.json")
+
+    first = run.main([], root=project)
+    second = run.main([], root=project)
+
+    out = project / "reports" / "allure-report"
+    embedded = embedded_report_files(out / "index.html")
+    statuses = {
+        json.loads(data)["name"]: json.loads(data)["status"]
+        for name, data in embedded.items()
+        if name.startswith("data/test-results/")
+    }
+    history = (project / "reports" / "history" / "history.jsonl").read_text().splitlines()
+    assert (first, second) == (1, 1)
+    assert not (out / "data").exists(), "single-file report must not need a data folder beside index.html"
+    assert statuses == {"an instance registers": "broken", "an order is accepted": "passed"}
+    assert {"name": "target", "values": ["default (environment.py decides)"]} in json.loads(
+        embedded["widgets/allure_environment.json"]
+    )
+    assert len(history) == 2
+    assert json.loads(history[0])["name"] == "Trading ecosystem acceptance"
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_reaches_behave_once_and_its_cleanups_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"soak": SLOW})
+    wrapper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; from pathlib import Path; from acceptance.run import main; "
+            f"sys.exit(main(['--no-html'], root=Path({str(project)!r})))",
+        ],
+        cwd=REPO_ROOT,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        behave_pid = int(
+            wait_until(
+                lambda: (project / "started").read_text(),
+                timeout=30,
+                what="the slow scenario started (file `started` in the project)",
+            )
+        )
+        wrapper.send_signal(signal.SIGTERM)
+        output, _ = wrapper.communicate(timeout=60)
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+            wrapper.wait()
+
+    signoff = json.loads((project / "reports" / "signoff.json").read_text())
+    assert wrapper.returncode == 1, output
+    assert (project / "cleaned").read_text() == "cleanup ran"
+    assert signoff["reasons"][0] == "the run was interrupted by SIGTERM"
+    assert any('"never reached"' in r and "never run" in r for r in signoff["reasons"])
+    with pytest.raises(ProcessLookupError):
+        os.kill(behave_pid, 0)
+
+
+def allure_results(results: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in results.glob("*-result.json")]
+
+
+def embedded_report_files(index: Path) -> dict[str, bytes]:
+    """The data files Allure 3 embeds in a single-file index.html as base64 `d("name","...")` calls."""
+    html = index.read_text()
+    return {name: base64.b64decode(data) for name, data in re.findall(r'd\("([^"]+)","([A-Za-z0-9+/=]*)"\)', html)}
