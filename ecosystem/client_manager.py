@@ -21,7 +21,7 @@ from ecosystem.api.coordinator.v1 import coordinator_pb2_grpc
 from ecosystem.api.risk.v1 import risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2_grpc
 from ecosystem.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
-from ecosystem.discovery import ServiceInstance, ServiceResolver
+from ecosystem.discovery import RegistryError, ServiceInstance, ServiceResolver
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.performance import LatencyWindow
 from ecosystem.settings import BreakerSettings
@@ -56,6 +56,15 @@ class ServiceCommunicationError(Exception):
         self.details = details
         where = f"at {endpoint}" if endpoint else "(no endpoint)"
         super().__init__(f"{service}.{operation} {where} failed with {code.name}: {details}")
+
+
+class _NoCall(Exception):
+    """No call could be made: there is no instance to call, or no time left."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -134,25 +143,25 @@ class InterServiceClientManager:
         target.requests += 1
         started = time.monotonic()
         for attempt in range(1, self._retry_attempts + 1):
-            connection = await self._pick(service, target)
-            endpoint = connection.instance.endpoint if connection else None
-            remaining = deadline - time.monotonic()
-            if connection is None:
-                code, details = grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered"
-            elif remaining <= 0:
-                code, details = grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline of {budget:.3f}s spent before the call"
+            endpoint = None
+            try:
+                connection = await self._pick(service, target)
+                endpoint = connection.instance.endpoint
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _NoCall(grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline of {budget:.3f}s spent before the call")
+                result = await invoke(connection.stub, remaining)
+            except _NoCall as exc:
+                code, details = exc.code, exc.details
+            except grpc.aio.AioRpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+            except asyncio.CancelledError:
+                target.breaker.record_cancelled()
+                raise
             else:
-                try:
-                    result = await invoke(connection.stub, remaining)
-                except grpc.aio.AioRpcError as exc:
-                    code, details = exc.code(), exc.details() or ""
-                except asyncio.CancelledError:
-                    target.breaker.record_cancelled()
-                    raise
-                else:
-                    target.breaker.record_success()
-                    target.latencies.add(time.monotonic() - started)
-                    return result
+                target.breaker.record_success()
+                target.latencies.add(time.monotonic() - started)
+                return result
             retryable = code == grpc.StatusCode.UNAVAILABLE and attempt < self._retry_attempts
             if retryable and deadline - time.monotonic() > RETRY_BACKOFF_S:
                 await asyncio.sleep(RETRY_BACKOFF_S * attempt)
@@ -166,12 +175,11 @@ class InterServiceClientManager:
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
     async def open_stream(self, service: str, invoke: Callable[[Any], T]) -> tuple[ServiceInstance, T]:
-        """Open a long-lived stream (`invoke(stub)`) on one instance; no breaker, no retry."""
-        connection = await self._pick(service, self._target(service))
-        if connection is None:
-            raise ServiceCommunicationError(
-                service, "open stream", None, grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered"
-            )
+        """Open a long-lived stream (`invoke(stub)`, returning the call) on one instance; no breaker, no retry."""
+        try:
+            connection = await self._pick(service, self._target(service))
+        except _NoCall as exc:
+            raise ServiceCommunicationError(service, "open stream", None, exc.code, exc.details) from None
         return connection.instance, invoke(connection.stub)
 
     async def watch(self, service: str) -> list[ServiceInstance]:
@@ -213,10 +221,13 @@ class InterServiceClientManager:
             target = self._targets[service] = _Target(CircuitBreaker(service, self._breaker_settings))
         return target
 
-    async def _pick(self, service: str, target: _Target) -> _Connection | None:
-        instances = await self._resolver.instances(service)
+    async def _pick(self, service: str, target: _Target) -> _Connection:
+        try:
+            instances = await self._resolver.instances(service)
+        except RegistryError as exc:
+            raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"the registry is unreachable: {exc}") from None
         if not instances:
-            return None
+            raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered")
         instance = instances[next(target.turn) % len(instances)]
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:

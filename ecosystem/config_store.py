@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as redis
+import redis.asyncio as aioredis
 
 from ecosystem.names import ENVIRONMENTS
 
@@ -146,7 +146,7 @@ def _index_key(environment: str) -> str:
 class ConfigStore:
     """Reads, writes, seeds and watches configuration; every input is validated before Redis is touched."""
 
-    def __init__(self, redis: redis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._set_script = redis.register_script(_SET_SCRIPT)
 

@@ -3,12 +3,14 @@
 `ControlPlaneLink` keeps a `WatchControlEvents` stream open to the test-coordinator. A chaos event
 aimed at this service is handed to the `FaultInjector`, which the server middleware consults before
 every business RPC (latency, then an abort at a percentage, like Envoy's fault filter). The link
-acknowledges the event as INJECTED, removes the fault when its duration ends and reports RECOVERED.
+acknowledges the event as INJECTED, removes the fault when its duration ends (or when the coordinator
+ends the event early) and reports RECOVERED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -87,6 +89,14 @@ def _fault_from_event(event: coordinator_pb2.ChaosEvent, until: float) -> _Fault
     raise ValueError(f"chaos event {event.event_id}: event type {kind} cannot be applied inside a service process")
 
 
+def _remaining_s(event: coordinator_pb2.ChaosEvent) -> float:
+    """Seconds left of the event's schedule: from its first acknowledgement if any instance applied it."""
+    remaining_s = event.duration_ms / 1000
+    if event.HasField("injected_at"):
+        remaining_s += event.injected_at.ToNanoseconds() / 1e9 - time.time()
+    return remaining_s
+
+
 class FaultInjector:
     """Active faults of this process, consulted by the server middleware before each business RPC.
 
@@ -156,6 +166,8 @@ class ControlPlaneLink:
         self._scenarios: set[str] = set()
         # Event ids ever handled: a reconnect replays the events still active, which must not apply twice.
         self._seen_events: set[str] = set()
+        # Faults this link holds, each with the signal that its event was ended early.
+        self._ended: dict[str, asyncio.Event] = {}
         self._fault_tasks: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -223,15 +235,18 @@ class ControlPlaneLink:
                 self._scenarios.discard(scenario.scenario_id)
         elif kind == "chaos":
             event = message.chaos
-            if event.target_service == self._service and event.event_id not in self._seen_events:
+            if event.target_service != self._service:
+                return
+            if event.event_id not in self._seen_events:
                 self._seen_events.add(event.event_id)
                 self._apply(event)
+            elif event.event_id in self._ended and _remaining_s(event) <= 0:
+                # The coordinator ended the event early (EndChaosEvent): remove the fault now.
+                self._faults.deactivate(event.event_id)
+                self._ended[event.event_id].set()
 
     def _apply(self, event: coordinator_pb2.ChaosEvent) -> None:
-        remaining_s = event.duration_ms / 1000
-        if event.HasField("injected_at"):
-            # Another instance applied it already: keep the event's original schedule.
-            remaining_s = event.injected_at.ToNanoseconds() / 1e9 + remaining_s - time.time()
+        remaining_s = _remaining_s(event)
         if remaining_s <= 0:
             return
         until = time.monotonic() + remaining_s
@@ -242,14 +257,17 @@ class ControlPlaneLink:
             self._spawn(self._report(event.event_id, coordinator_pb2.FAILED, str(exc)))
             return
         log_event("chaos_fault_applied", event_id=event.event_id, remaining_s=round(remaining_s, 3))
-        self._spawn(self._hold(event.event_id, until))
+        ended = self._ended[event.event_id] = asyncio.Event()
+        self._spawn(self._hold(event.event_id, until, ended))
 
-    async def _hold(self, event_id: str, until: float) -> None:
+    async def _hold(self, event_id: str, until: float, ended: asyncio.Event) -> None:
         try:
             await self._report(event_id, coordinator_pb2.INJECTED)
-            await asyncio.sleep(max(until - time.monotonic(), 0.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), max(until - time.monotonic(), 0.0))
         finally:
             self._faults.deactivate(event_id)
+            del self._ended[event_id]
         log_event("chaos_fault_removed", event_id=event_id)
         await self._report(event_id, coordinator_pb2.RECOVERED)
 

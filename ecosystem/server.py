@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 import redis.asyncio as aioredis
+import redis.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -48,9 +49,14 @@ REGISTRATION_RETRY_S = 0.5
 
 
 class _Middleware(grpc.aio.ServerInterceptor):
-    """Applies injected faults and records per-operation statistics around business RPCs."""
+    """Around business RPCs: injected faults, per-operation statistics, and precise status codes.
 
-    def __init__(self, performance: PerformanceMonitor, faults: FaultInjector) -> None:
+    A handler that fails unexpectedly would reach the caller as UNKNOWN with a stack trace; it
+    gets UNAVAILABLE when Redis is unreachable and INTERNAL naming the service otherwise.
+    """
+
+    def __init__(self, service: str, performance: PerformanceMonitor, faults: FaultInjector) -> None:
+        self._service = service
         self._performance = performance
         self._faults = faults
 
@@ -76,6 +82,10 @@ class _Middleware(grpc.aio.ServerInterceptor):
                 response = await behaviour(request, context)
                 ok = context.code() in (None, grpc.StatusCode.OK)
                 return response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await self._abort_unexpected(method, context, exc)
             finally:
                 self._performance.record(method, time.perf_counter() - started, ok)
 
@@ -86,16 +96,34 @@ class _Middleware(grpc.aio.ServerInterceptor):
 
             async def generate(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 await self._faults.before_call(method, context)
-                async for item in behaviour(request, context):
-                    yield item
+                try:
+                    async for item in behaviour(request, context):
+                        yield item
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await self._abort_unexpected(method, context, exc)
 
             return generate
 
         async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
             await self._faults.before_call(method, context)
-            return await behaviour(request, context)
+            try:
+                return await behaviour(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await self._abort_unexpected(method, context, exc)
 
         return write
+
+    async def _abort_unexpected(self, method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self._service} cannot reach its Redis: {exc}")
+        logs.log_event("handler_failed", method=method, error=f"{type(exc).__name__}: {exc}")
+        await context.abort(
+            grpc.StatusCode.INTERNAL, f"{self._service} failed in {method}: {type(exc).__name__}: {exc}"
+        )
 
 
 class _StatsServicer(stats_pb2_grpc.StatsServiceServicer):
@@ -157,7 +185,7 @@ class ServiceHost:
         interceptors: list[grpc.aio.ServerInterceptor] = []
         if self.tracing:
             interceptors.append(self.tracing.server_interceptor)
-        interceptors.append(_Middleware(self.performance, self.faults))
+        interceptors.append(_Middleware(self.service_name, self.performance, self.faults))
         self.server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         self.health = health_aio.HealthServicer()
         return self

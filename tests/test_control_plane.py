@@ -309,6 +309,34 @@ async def test_an_instance_connecting_late_keeps_the_events_schedule(
         assert first.faults.active_event_ids() == second.faults.active_event_ids() == []
 
 
+async def test_an_event_ended_early_is_removed_and_recovered(redis_url: str, aredis: redis.asyncio.Redis) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(coordinator_host(redis_url))
+        stub = await coordinator_stub(aredis, stack)
+        risk = await stack.enter_async_context(member(aredis, RISK_MONITOR, "risk-a"))
+        request = pb.InjectChaosRequest(
+            event_type=pb.ERROR_INJECTION, target_service=RISK_MONITOR,
+            parameters={"code": "INTERNAL", "percentage": "100"}, duration_ms=600_000,
+        )
+        event = await stub.InjectChaos(request, timeout=2)
+        await wait_until_async(
+            lambda: event_state(stub, event.event_id),
+            lambda e: e.status == pb.INJECTED,
+            timeout=10,
+            what=f"chaos event {event.event_id} is INJECTED by risk-a",
+        )
+        await stub.EndChaosEvent(pb.EndChaosEventRequest(event_id=event.event_id), timeout=2)
+        recovered = await wait_until_async(
+            lambda: event_state(stub, event.event_id),
+            lambda e: e.status == pb.RECOVERED,
+            timeout=10,
+            what=f"chaos event {event.event_id}, ended early, is RECOVERED by risk-a",
+        )
+        assert recovered.duration_ms < 600_000
+        assert recovered.recovery_time_ms >= 0
+        assert risk.faults.active_event_ids() == []
+
+
 async def test_a_fault_on_the_coordinator_fails_its_business_calls_until_it_ends(
     redis_url: str, aredis: redis.asyncio.Redis
 ) -> None:

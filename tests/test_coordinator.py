@@ -305,6 +305,41 @@ async def test_report_transitions_are_validated(coordinator: Coordinator) -> Non
     await expect_error(stub.ReportChaosEvent(report(event.event_id, pb.RECOVERED, "inst-a")), precondition, "FAILED")
 
 
+async def test_ending_an_injected_event_cuts_its_schedule_and_tells_its_targets(coordinator: Coordinator) -> None:
+    stub, clock = coordinator.stub, coordinator.clock
+    event = await stub.InjectChaos(latency(duration_ms=30_000))
+    await stub.ReportChaosEvent(report(event.event_id, pb.INJECTED))
+    call = stub.WatchControlEvents(pb.WatchControlEventsRequest(service=RISK_MONITOR, instance_id="inst-a"))
+    replayed = await asyncio.wait_for(call.read(), 5)
+    assert replayed.chaos.duration_ms == 30_000
+
+    clock.advance_ms(1_200)
+    ended = await stub.EndChaosEvent(pb.EndChaosEventRequest(event_id=event.event_id))
+    assert (ended.status, ended.duration_ms) == (pb.INJECTED, 1_200)
+    assert "ended by EndChaosEvent after 1200 of 30000 ms" in ended.detail
+    told = await asyncio.wait_for(call.read(), 5)
+    call.cancel()
+    assert (told.chaos.event_id, told.chaos.duration_ms) == (event.event_id, 1_200)
+
+    clock.advance_ms(15)
+    recovered = await stub.ReportChaosEvent(report(event.event_id, pb.RECOVERED))
+    assert (recovered.status, recovered.recovery_time_ms) == (pb.RECOVERED, 15)
+    again = await stub.EndChaosEvent(pb.EndChaosEventRequest(event_id=event.event_id))
+    assert again == recovered, "ending an event that is over changes nothing"
+
+
+async def test_ending_a_pending_event_recovers_it_at_once(coordinator: Coordinator) -> None:
+    stub = coordinator.stub
+    event = await stub.InjectChaos(latency())
+    ended = await stub.EndChaosEvent(pb.EndChaosEventRequest(event_id=event.event_id))
+    assert (ended.status, ended.recovery_time_ms, ended.duration_ms) == (pb.RECOVERED, 0, 0)
+    assert not ended.acknowledged_by
+    await expect_error(
+        stub.EndChaosEvent(pb.EndChaosEventRequest(event_id="nope")), grpc.StatusCode.NOT_FOUND,
+        "chaos event not found: nope",
+    )
+
+
 # The control stream
 
 

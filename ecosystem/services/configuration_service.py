@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ecosystem.api.config.v1 import config_pb2, config_pb2_grpc
 from ecosystem.config_store import ConfigNotFoundError, ConfigStore, ConfigValidationError, StoredConfig
+from ecosystem.logs import log_event
 from ecosystem.names import CONFIGURATION_SERVICE, GRPC_SERVICES
 from ecosystem.server import ServiceHost
 from ecosystem.settings import Settings
@@ -120,7 +121,8 @@ class ConfigurationServicer(config_pb2_grpc.ConfigurationServiceServicer):
 async def serve(settings: Settings) -> None:
     async with ServiceHost(CONFIGURATION_SERVICE, settings) as host:
         store = ConfigStore(host.redis)
-        await store.seed(Path(settings.config_seed) if settings.config_seed else DEFAULT_SEED)
+        seed = Path(settings.config_seed) if settings.config_seed else DEFAULT_SEED
+        log_event("config_seeded", path=str(seed), written=await store.seed(seed))
         host.add_service(
             config_pb2_grpc.add_ConfigurationServiceServicer_to_server,
             ConfigurationServicer(store),

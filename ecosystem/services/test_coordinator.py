@@ -270,9 +270,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             created_at=self._now(),
         )
         self._events[event.event_id] = _EventState(event)
-        message = coordinator_pb2.ControlEvent(chaos=event)
-        for queue in self._subscribers[event.target_service]:
-            queue.put_nowait(message)
+        self._publish_event(event)
         return _copy(event)
 
     async def GetChaosEvent(
@@ -304,6 +302,33 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         except InvalidRequest as exc:
             await context.abort(exc.code, str(exc))
         return _copy(state.event)
+
+    async def EndChaosEvent(
+        self, request: coordinator_pb2.EndChaosEventRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.ChaosEvent:
+        """End the event now: its schedule is cut to the time elapsed and its targets told to remove the fault.
+
+        Ending an event that is over already changes nothing, so cleanups can always call it.
+        """
+        state = await self._event(request.event_id, context)
+        event = state.event
+        now = self._now()
+        if event.status == coordinator_pb2.PENDING:
+            # No instance applied it, so none will report it recovered.
+            event.duration_ms = 0
+            event.status = coordinator_pb2.RECOVERED
+            event.recovered_at.CopyFrom(now)
+            event.recovery_time_ms = 0
+            event.detail = "ended by EndChaosEvent before any instance applied it"
+        elif event.status == coordinator_pb2.INJECTED:
+            elapsed_ms = max(0, now.ToMilliseconds() - event.injected_at.ToMilliseconds())
+            if elapsed_ms < event.duration_ms:
+                event.detail = f"ended by EndChaosEvent after {elapsed_ms} of {event.duration_ms} ms"
+                event.duration_ms = elapsed_ms
+        else:
+            return _copy(event)
+        self._publish_event(event)
+        return _copy(event)
 
     def _apply_report(self, state: _EventState, request: coordinator_pb2.ReportChaosEventRequest) -> None:
         """Move the event along PENDING -> INJECTED -> RECOVERED (or FAILED); repeated reports change nothing."""
@@ -385,6 +410,11 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             ):
                 replay.append(event)
         return replay
+
+    def _publish_event(self, event: coordinator_pb2.ChaosEvent) -> None:
+        message = coordinator_pb2.ControlEvent(chaos=event)
+        for queue in self._subscribers[event.target_service]:
+            queue.put_nowait(message)
 
     def _publish_scenario(self, scenario: coordinator_pb2.Scenario) -> None:
         # Subscribers only need to know which scenarios are active, not every outcome recorded so far.
