@@ -24,6 +24,7 @@ from acceptance.otlp_receiver import OtlpReceiver
 from acceptance.rpc import RpcClient
 from acceptance.signoff import record_hook_error
 from acceptance.targets import default_target_name, make_target
+from ecosystem.discovery import RegistryError
 
 NEEDS_PREFIX = "needs."
 # Capabilities the suite itself provides rather than the target.
@@ -83,10 +84,11 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
     if scenario.status.name in ("failed", "error", "hook_error"):
         for label, text in context.stack.logs(lines=200).items():
             allure.attach(text, name=f"log {label}", attachment_type=allure.attachment_type.TEXT)
-        snapshot = context.ecosystem.registry_snapshot() if hasattr(context, "ecosystem") else {}
-        allure.attach(
-            json.dumps(snapshot, indent=2), name="registry snapshot", attachment_type=allure.attachment_type.JSON
-        )
+        try:
+            snapshot = json.dumps(context.ecosystem.registry_snapshot(), indent=2)
+        except RegistryError as exc:
+            snapshot = json.dumps({"error": str(exc)})
+        allure.attach(snapshot, name="registry snapshot", attachment_type=allure.attachment_type.JSON)
 
 
 def after_all(context: Context) -> None:

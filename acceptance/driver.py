@@ -55,10 +55,6 @@ class EcosystemDriver:
                 return dependency
         raise AssertionError(f"trading-system-engine's GetStatus does not list {service}")
 
-    def order_accepted(self, quantity: float = 1, symbol: str = "BTC-USD", price: float = 100) -> bool:
-        result = self.submit_order(quantity, symbol, price)
-        return result.ok and result.body["status"] == "ACCEPTED"
-
     # Registry and health
     def registered(self, service: str) -> list[ServiceInstance]:
         return lookup_sync(self._redis, service)
@@ -107,9 +103,15 @@ class EcosystemDriver:
     def recover(self) -> None:
         """Restore the stack's shape, then wait until orders flow again through a closed breaker."""
         self.stack.restore()
+
+        def order_and_breaker() -> tuple[str, str]:
+            result = self.submit_order(1, "BTC-USD", 100)
+            outcome = result.body["status"] if result.ok else result.describe()
+            return outcome, self.dependency(RISK_MONITOR)["breaker"]["state"]
+
         wait_until(
-            lambda: (self.order_accepted(), self.dependency(RISK_MONITOR)["breaker"]["state"]),
-            lambda seen: seen == (True, "CLOSED"),
+            order_and_breaker,
+            lambda seen: seen == ("ACCEPTED", "CLOSED"),
             timeout=STACK_RECOVERY_S,
             what="the trading engine accepts an order again with its risk-monitor breaker CLOSED",
             interval=0.1,

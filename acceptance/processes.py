@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-from collections.abc import Callable
-
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
+import shutil
 
 
-def die_with_parent() -> Callable[[], None]:
-    """A preexec_fn: the kernel SIGKILLs the child when its parent thread dies, even by SIGKILL."""
-    parent_pid = os.getpid()
+def dying_with_parent(args: list[str]) -> list[str]:
+    """`args` run so that the kernel SIGKILLs the process when its parent thread dies, even by SIGKILL.
 
-    def preexec() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        # If the parent died between fork and prctl, nobody would ever send that signal.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return preexec
+    setpriv (util-linux) sets the parent-death signal and execs. A preexec_fn would do the same, but
+    it makes Python fork() a process that uses gRPC, which can abort the child before it execs.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *args] if setpriv else args

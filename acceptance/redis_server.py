@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from acceptance.processes import die_with_parent
+from acceptance.processes import dying_with_parent
 from acceptance.waits import wait_until
 
 
@@ -51,9 +51,7 @@ class RedisServer:
             find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", self._dir.name, "--logfile", str(self.log_path),
         ]
-        self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent()
-        )
+        self._process = subprocess.Popen(dying_with_parent(args), stdin=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         try:
             wait_until(client.ping, timeout=timeout, what=f"redis-server answers PING on {self.url}")

@@ -1,8 +1,8 @@
 """ConfigurationServiceClient: typed, cached reads of configuration-service for one environment.
 
 The cache holds each key for `cache_ttl_s`; a WatchConfiguration stream replaces cached values as
-they change, and the cache is cleared whenever that stream (re)connects, since changes may have
-been missed. Concurrent first reads of a key share one RPC. While the service is unreachable a
+they change, and every cached value expires whenever that stream (re)connects, since changes may
+have been missed. Concurrent first reads of a key share one RPC. While the service is unreachable a
 cached value past its TTL is served and flagged stale.
 """
 
@@ -132,6 +132,12 @@ class ConfigurationServiceClient:
     def stats_proto(self) -> stats_pb2.ConfigCacheStats:
         return stats_pb2.ConfigCacheStats(**self.stats().__dict__)
 
+    def _expire_all(self) -> None:
+        """Changes may have been missed while the watch was down: re-read each key on its next use,
+        keeping the old value to serve (flagged stale) should configuration-service not answer."""
+        for entry in self._cache.values():
+            entry.expires_at = 0.0
+
     async def _typed(self, key: str, expected: str, timeout: float | None) -> ConfigValue:
         value = await self.get(key, timeout=timeout)
         if value.type != expected:
@@ -172,7 +178,7 @@ class ConfigurationServiceClient:
                 instance, stream = await self._clients.open_stream(
                     CONFIGURATION_SERVICE, lambda stub: stub.WatchConfiguration(request)
                 )
-                self._cache.clear()
+                self._expire_all()
                 self.watching.set()
                 logs.log_event("config_watch_connected", endpoint=instance.endpoint)
                 async for change in stream:

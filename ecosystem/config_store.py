@@ -27,6 +27,8 @@ KEY_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z][a-zA-Z0-9_]*)*$")
 TYPES = ("string", "number", "boolean", "json")
 CHANGES_STREAM = "cfg:v1:changes"
 CHANGES_MAXLEN = 10_000
+# Present while the seed is in Redis; gone after a flush or a restart without persistence.
+SEEDED_MARKER = "cfg:v1:seeded"
 # The per-environment key index lives at cfg:v1:{env}:keys, where a configuration named "keys" would also live.
 _RESERVED_KEYS = frozenset({"keys"})
 # Shorter than any socket timeout a caller is likely to configure; the loop simply blocks again.
@@ -198,7 +200,14 @@ class ConfigStore:
             for key, (value, type_) in entries.items():
                 if await self._write(key, value, type_, environment, only_if_absent=not overwrite) is not None:
                     written += 1
+        await self._redis.set(SEEDED_MARKER, str(path))
         return written
+
+    async def ensure_seeded(self, path: Path) -> int:
+        """Seed again when Redis has lost the seed (flushed, or restarted without persistence)."""
+        if await self._redis.exists(SEEDED_MARKER):
+            return 0
+        return await self.seed(path)
 
     async def latest_change_id(self) -> str:
         """The id of the newest change so far: watching from it yields only changes made after this call."""

@@ -133,10 +133,8 @@ class FaultInjector:
         faults = self._active()
         delay = sum(fault.delay_s for fault in faults)
         if delay > 0:
-            remaining = context.time_remaining()
-            # Sleeping past the caller's deadline would only hold a handler nobody waits for.
-            if remaining is not None:
-                delay = min(delay, max(remaining, 0.0))
+            # The whole delay, even past the caller's deadline: a slow service is slow, and gRPC
+            # cancels this handler when the deadline passes.
             await self._sleep(delay)
         for fault in faults:
             if fault.abort_code is not None and self._rng.random() * 100 < fault.abort_percentage:

@@ -431,7 +431,7 @@ class ServiceResolver:
     def _store(self, service: str, found: list[ServiceInstance]) -> None:
         if self._unreachable:
             self._unreachable = False
-            log_event("registry_reachable", service=service)
+            log_event("registry_reachable", watched=service)
         previous = self._cache.get(service)
         self._cache[service] = found
         self._sources[service] = "registry"
@@ -443,7 +443,7 @@ class ServiceResolver:
                 try:
                     callback(service, list(found))
                 except Exception as exc:  # a subscriber's bug must not stop the watch
-                    log_event("registry_subscriber_failed", service=service, error=repr(exc))
+                    log_event("registry_subscriber_failed", watched=service, error=repr(exc))
 
     def _enter_outage(self, exc: Exception) -> None:
         for service in self._cache:

@@ -16,6 +16,7 @@ def bind(**fields: str) -> None:
 
 
 def log_event(event: str, **fields: Any) -> None:
-    line = {"ts": round(time.time(), 3), "event": event, **_context, **fields}
+    """Write one line; the bound fields win, so a line always names the process that wrote it."""
+    line = {"ts": round(time.time(), 3), "event": event, **fields, **_context}
     sys.stderr.write(json.dumps(line, default=str) + "\n")
     sys.stderr.flush()

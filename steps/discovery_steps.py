@@ -15,6 +15,8 @@ from ecosystem.names import ALL_SERVICES, TRADING_SYSTEM_ENGINE
 
 # Registry expiry is judged by Redis TIME against the suite's clock: allow for both, and for polling.
 EXPIRY_MARGIN_S = 1.0
+# The resolver notices an unreachable registry on its next read: a watch round trip.
+REGISTRY_READ_TIMEOUT_S = 5.0
 
 
 def routable(host: str) -> bool:
@@ -58,7 +60,12 @@ def step_engine_finds(context: Context, service: str) -> None:
 
 @then('the trading engine finds "{service}" from its cache')
 def step_engine_finds_cached(context: Context, service: str) -> None:
-    assert_that(context.ecosystem.dependency(service)["source"], equal_to("cache"))
+    wait_until(
+        lambda: context.ecosystem.dependency(service)["source"],
+        lambda source: source == "cache",
+        timeout=REGISTRY_READ_TIMEOUT_S,
+        what=f"trading-system-engine reports {service} found from its cache while Redis is down",
+    )
 
 
 @given('{count:d} instances of "{service}" are running')

@@ -25,7 +25,7 @@ from typing import TypeVar
 import redis
 
 from acceptance import health
-from acceptance.processes import die_with_parent
+from acceptance.processes import dying_with_parent
 from acceptance.redis_server import RedisServer
 from acceptance.targets.base import ServiceHandle, StackTarget, TargetError
 from acceptance.waits import WaitTimeout, wait_until
@@ -352,14 +352,13 @@ class LocalTarget(StackTarget):
         env = {**os.environ, **self._env, "ECOSYSTEM_REDIS_URL": self.redis_url, "ECOSYSTEM_INSTANCE_ID": instance_id}
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", SERVICE_MODULES[service]],
+                dying_with_parent([sys.executable, "-m", SERVICE_MODULES[service]]),
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent(),
             )
         return _Instance(service, index, instance_id, process, log_path)
 

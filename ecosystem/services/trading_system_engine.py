@@ -31,6 +31,7 @@ TRADING_ENABLED = "trading.enabled"
 RISK_CHECK_TIMEOUT_MS = "trading.risk_check_timeout_ms"
 ORDERS_KEPT = 100_000
 OUTCOME_REPORT_TIMEOUT_S = 1.0
+DEADLINE_MARGIN_S = 0.05
 DEPENDENCIES = (RISK_MONITOR, TEST_COORDINATOR, CONFIGURATION_SERVICE)
 
 
@@ -73,7 +74,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         if not enabled:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"trading is disabled ({TRADING_ENABLED} = false)")
         remaining = context.time_remaining()
-        timeout = risk_timeout_s if remaining is None else min(remaining, risk_timeout_s)
+        timeout = risk_timeout_s if remaining is None else min(remaining - _margin(remaining), risk_timeout_s)
         try:
             decision = await self._risk.check_order(order, timeout=timeout)
         except ServiceCommunicationError as exc:
@@ -136,6 +137,12 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
                 logs.log_event(
                     "scenario_outcome_not_recorded", scenario_id=scenario_id, order_id=order_id, error=str(exc)
                 )
+
+
+def _margin(remaining_s: float) -> float:
+    """Time kept back from the caller's deadline, so a late risk-monitor fails here first and the
+    caller learns which dependency was slow instead of a bare DEADLINE_EXCEEDED."""
+    return min(DEADLINE_MARGIN_S, remaining_s / 10)
 
 
 def _dependency_proto(status: DependencyStatus) -> trading_pb2.DependencyStatus:
