@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TARGET ?=
 TAGS ?=
-ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(TAGS),--tags '$(TAGS)')
+REDIS_URL ?=
+ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL))
 
 .PHONY: setup proto proto-check lint unit accept test stack stack-down report clean
 

@@ -27,8 +27,8 @@ from acceptance.targets import default_target_name, make_target
 from ecosystem.discovery import RegistryError
 
 NEEDS_PREFIX = "needs."
-# Capabilities the suite itself provides rather than the target.
-SUITE_CAPABILITIES = {"tracing"}
+# What the suite can do to a stack it started itself: receive its traces, inject faults into it.
+OWNED_STACK_CAPABILITIES = {"tracing", "chaos"}
 
 
 def _terminate_on_sigterm() -> None:
@@ -58,7 +58,7 @@ def before_all(context: Context) -> None:
         context.otlp = OtlpReceiver().start()
         options["otlp_endpoint"] = context.otlp.endpoint
     context.stack = make_target(name, **options)
-    context.capabilities = set(context.stack.capabilities) | (SUITE_CAPABILITIES if context.otlp else set())
+    context.capabilities = set(context.stack.capabilities) | (OWNED_STACK_CAPABILITIES if context.otlp else set())
     context.stack.start()
     context.ecosystem = EcosystemDriver(context.stack, RpcClient(), context.otlp)
 

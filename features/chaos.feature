@@ -3,7 +3,7 @@ Feature: Faults injected through the test coordinator
   test-coordinator is the chaos control plane: the target service applies a fault while its event
   is active, acknowledges it, and removes it when its duration ends.
 
-  @critical
+  @critical @needs.chaos
   Scenario: Latency injection shows in latencies and then recovers
     When the test coordinator injects 300 ms of latency into "risk-monitor" for 2000 ms
     Then the chaos event becomes INJECTED
@@ -11,7 +11,7 @@ Feature: Faults injected through the test coordinator
     And the chaos event becomes RECOVERED with a recovery time
     And an order for 1 BTC-USD at 100 takes the risk monitor less than 300 ms
 
-  @critical
+  @critical @needs.chaos
   Scenario: Error injection at a percentage shows in the outcomes
     Given the test coordinator injects INTERNAL errors at 50 percent into "risk-monitor" for 30000 ms
     And the chaos event becomes INJECTED

@@ -22,7 +22,7 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
     Then within 15 seconds an order for 1 BTC-USD at 100 is ACCEPTED
     And the trading engine's breaker for "risk-monitor" is CLOSED after at least 1 half-open probe
 
-  @critical
+  @critical @needs.chaos
   Scenario: UNAVAILABLE is retried on the next attempt
     Given the test coordinator injects UNAVAILABLE errors at 100 percent into "risk-monitor" for 10000 ms
     And the chaos event becomes INJECTED
@@ -31,7 +31,7 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
     Then the call fails with UNAVAILABLE
     And "risk-monitor" received 3 CheckOrder calls for it
 
-  @critical
+  @critical @needs.chaos
   Scenario: Other errors are not retried
     Given the test coordinator injects INTERNAL errors at 100 percent into "risk-monitor" for 10000 ms
     And the chaos event becomes INJECTED

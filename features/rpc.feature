@@ -44,7 +44,7 @@ Feature: Orders travel from the trading engine to the risk monitor
     And the trading engine receives an order for 5000 BTC-USD at 100
     Then the test coordinator recorded 1 ACCEPTED and 1 REJECTED outcome for the scenario
 
-  @critical
+  @critical @needs.chaos
   Scenario: The caller's deadline reaches the risk monitor
     Given the test coordinator injects 3000 ms of latency into "risk-monitor" for 10000 ms
     And the chaos event becomes INJECTED
