@@ -259,6 +259,8 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
     lines = [
         rule,
         f"SIGN-OFF: {verdict.label}",
+        # The plain "N passed, N failed" line CI tools read as a test summary.
+        f"acceptance: {totals['passed']} passed, {totals['failed'] + totals['errors']} failed",
         f"scenarios: {totals['selected']} selected, {totals['passed']} passed, {totals['failed']} failed, "
         f"{totals['errors']} errors, {totals['untested']} not run, {totals['skipped']} skipped by selection",
         f"behave exit status: {verdict.behave_exit_code}",

@@ -178,6 +178,8 @@ class ConfigurationServiceClient:
                 instance, stream = await self._clients.open_stream(
                     CONFIGURATION_SERVICE, lambda stub: stub.WatchConfiguration(request)
                 )
+                # The server sends its headers once the watch is live: from then on no change is missed.
+                await stream.initial_metadata()
                 self._expire_all()
                 self.watching.set()
                 logs.log_event("config_watch_connected", endpoint=instance.endpoint)

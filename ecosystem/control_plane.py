@@ -238,10 +238,9 @@ class ControlPlaneLink:
             if event.event_id not in self._seen_events:
                 self._seen_events.add(event.event_id)
                 self._apply(event)
-            elif event.event_id in self._ended and _remaining_s(event) <= 0:
-                # The coordinator ended the event early (EndChaosEvent): remove the fault now.
-                self._faults.deactivate(event.event_id)
-                self._ended[event.event_id].set()
+            elif event.event_id in self._ended:
+                # Sent again, possibly with an earlier end (EndChaosEvent): end the fault by then.
+                self._spawn(self._end_after(event.event_id, _remaining_s(event)))
 
     def _apply(self, event: coordinator_pb2.ChaosEvent) -> None:
         remaining_s = _remaining_s(event)
@@ -268,6 +267,12 @@ class ControlPlaneLink:
             del self._ended[event_id]
         log_event("chaos_fault_removed", event_id=event_id)
         await self._report(event_id, coordinator_pb2.RECOVERED)
+
+    async def _end_after(self, event_id: str, delay_s: float) -> None:
+        await asyncio.sleep(max(delay_s, 0.0))
+        ended = self._ended.get(event_id)
+        if ended is not None:
+            ended.set()
 
     async def _report(self, event_id: str, status: int, detail: str = "") -> None:
         request = coordinator_pb2.ReportChaosEventRequest(

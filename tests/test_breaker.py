@@ -8,6 +8,7 @@ from collections import Counter
 
 import grpc
 import pytest
+from fakes import FakeClock
 
 from ecosystem.breaker import CircuitBreaker, CircuitOpenError, CircuitState
 from ecosystem.settings import BreakerSettings
@@ -15,16 +16,6 @@ from ecosystem.settings import BreakerSettings
 SERVICE = "risk-monitor"
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

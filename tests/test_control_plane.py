@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 import redis.asyncio
+from fakes import FakeClock
 
 from acceptance.waits import wait_until_async
 from ecosystem.api.coordinator.v1 import coordinator_pb2 as pb
@@ -25,13 +26,6 @@ from ecosystem.settings import BreakerSettings, Settings
 
 BUSINESS_METHOD = "/ecosystem.risk.v1.RiskMonitorService/CheckOrder"
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Aborted(Exception):
@@ -75,7 +69,7 @@ class Injector:
 
 @pytest.fixture
 def injector() -> Injector:
-    clock, sleeps = FakeClock(), RecordedSleeps()
+    clock, sleeps = FakeClock(100.0), RecordedSleeps()
     return Injector(FaultInjector(rng=random.Random(20240601), clock=clock, sleep=sleeps), clock, sleeps)
 
 

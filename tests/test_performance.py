@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from fakes import FakeClock
 
 from ecosystem.api.common.v1 import stats_pb2
 from ecosystem.performance import LatencyWindow, OperationStats, PerformanceMonitor, to_proto
 
 OP = "/ecosystem.risk.v1.RiskMonitorService/CheckOrder"
 
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
