@@ -1,4 +1,4 @@
-@allure.epic:Chaos @allure.feature:Chaos_through_the_test_coordinator
+@allure.epic:Chaos
 Feature: Faults injected through the test coordinator
   test-coordinator is the chaos control plane: the target service applies a fault while its event
   is active, acknowledges it, and removes it when its duration ends.

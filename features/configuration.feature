@@ -1,4 +1,4 @@
-@allure.epic:Service_communication @allure.feature:Configuration
+@allure.epic:Service_communication
 Feature: Configuration lookup
   configuration-service serves typed values per environment; services read their limits through a
   caching client that follows changes without a restart.

@@ -1,4 +1,4 @@
-@allure.epic:Service_communication @allure.feature:Any_RPC_by_name
+@allure.epic:Service_communication
 Feature: Any RPC by its full method name with a JSON body
   The generic steps work on any service that serves reflection, not only on this ecosystem.
 

@@ -1,4 +1,4 @@
-@allure.epic:Service_communication @allure.feature:Health_and_reflection
+@allure.epic:Service_communication
 Feature: Health and reflection
   Every service answers grpc.health.v1 for the gRPC service it serves and lists its API by
   reflection, so any gRPC client can tell it is ready and discover what it offers.

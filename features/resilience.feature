@@ -1,4 +1,4 @@
-@allure.epic:Service_communication @allure.feature:Resilience
+@allure.epic:Service_communication
 Feature: The trading engine fails fast while the risk monitor is down and recovers by itself
   Calls to another service go through a circuit breaker that counts transport failures only and
   retries UNAVAILABLE only.

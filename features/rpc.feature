@@ -1,4 +1,4 @@
-@allure.epic:Service_communication @allure.feature:Inter-service_RPC
+@allure.epic:Service_communication
 Feature: Orders travel from the trading engine to the risk monitor
   trading-system-engine asks risk-monitor for a decision on every order, under limits that come
   from configuration-service, within the deadline of the caller.
