@@ -1,0 +1,126 @@
+"""The floor: plain grpc.aio, one hop (client -> B) and two hops (client -> A -> B), servers in their own processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import grpc
+
+from acceptance.processes import dying_with_parent
+from acceptance.targets.local import REPO_ROOT
+from benchmarks.load import LoadSettings, measure_path
+from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
+from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+CALL_TIMEOUT_S = 5.0
+
+
+class ServerProcess:
+    """`python -m benchmarks.servers ARGS`: started by `start()`, which returns the endpoint it printed."""
+
+    def __init__(self, *args: str) -> None:
+        self._args = args
+        self._process: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.endpoint = ""
+        self.count: int | None = None  # what it printed as DONE: RPCs answered or spans received
+
+    def start(self) -> str:
+        self._process = subprocess.Popen(
+            dying_with_parent([sys.executable, "-m", "benchmarks.servers", *self._args]),
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True, name=f"bench-{self._args[0]}").start()
+        try:
+            line = self._lines.get(timeout=READY_TIMEOUT_S)
+        except queue.Empty:
+            line = None
+        if not line or not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"benchmarks.servers {' '.join(self._args)}: expected READY <endpoint>, got {line!r}")
+        self.endpoint = line.split()[1]
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        with contextlib.suppress(queue.Empty):
+            while (line := self._lines.get(timeout=1.0)) is not None:
+                if line.startswith("DONE "):
+                    self.count = int(line.split()[1])
+        self._process = None
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            self._lines.put(line.strip())
+        self._lines.put(None)
+
+
+@contextlib.contextmanager
+def running(*args: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(*args)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def order_request() -> trading_pb2.SubmitOrderRequest:
+    """An order the seeded limits approve (config/seed.toml)."""
+    return trading_pb2.SubmitOrderRequest(
+        strategy_id="bench", symbol="BTC-USD", side=risk_pb2.SIDE_BUY, quantity=1.0, price=100.0
+    )
+
+
+def check_request() -> risk_pb2.CheckOrderRequest:
+    request = order_request()
+    order = risk_pb2.Order(
+        order_id="bench", strategy_id=request.strategy_id, symbol=request.symbol, side=request.side,
+        quantity=request.quantity, price=request.price,
+    )
+    return risk_pb2.CheckOrderRequest(order=order)
+
+
+async def measure_submit_order(endpoint: str, settings: LoadSettings) -> dict[str, object]:
+    """SubmitOrder against `endpoint` (the floor's A or the real trading-system-engine) on one channel."""
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        stub = trading_pb2_grpc.TradingEngineServiceStub(channel)
+        request = order_request()
+        first = await stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S)
+        if first.status != trading_pb2.ACCEPTED:
+            raise RuntimeError(f"SubmitOrder at {endpoint}: expected ACCEPTED, got {first}")
+        return await measure_path(lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S), settings)
+
+
+async def _measure_check_order(endpoint: str, settings: LoadSettings) -> dict[str, object]:
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        stub = risk_pb2_grpc.RiskMonitorServiceStub(channel)
+        request = check_request()
+        return await measure_path(lambda: stub.CheckOrder(request, timeout=CALL_TIMEOUT_S), settings)
+
+
+def measure_floor(settings: LoadSettings) -> dict[str, object]:
+    with running("risk") as risk:
+        one_hop = asyncio.run(_measure_check_order(risk.endpoint, settings))
+        with running("engine", risk.endpoint) as engine:
+            two_hop = asyncio.run(measure_submit_order(engine.endpoint, settings))
+    return {"one_hop": one_hop, "two_hop": two_hop}
