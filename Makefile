@@ -7,11 +7,11 @@ TAGS ?=
 REDIS_URL ?=
 ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL))
 
-.PHONY: setup proto proto-check lint unit accept test stack stack-down report clean
+.PHONY: setup proto proto-check lint unit accept test images stack stack-down report clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-services.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -36,8 +36,20 @@ unit: $(VENV)/.installed
 accept: setup
 	$(PY) -m acceptance.run $(ACCEPT_ARGS)
 
+# Both targets; the docker one runs when an engine answers, and must run when CI=true.
 test: setup proto-check lint unit
 	$(PY) -m acceptance.run --target local $(if $(TAGS),--tags '$(TAGS)')
+	@if docker info >/dev/null 2>&1; then \
+	  $(PY) -m acceptance.run --target docker $(if $(TAGS),--tags '$(TAGS)'); \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "make test: CI=true but no docker engine answers \`docker info\`: the docker target did not run" >&2; exit 1; \
+	else \
+	  echo "make test: no docker engine answers \`docker info\`: the docker target was NOT run"; \
+	fi
+
+# The docker target's images (built offline when no registry answers; cached).
+images: $(VENV)/.installed
+	$(PY) -m acceptance.images
 
 stack: $(VENV)/.installed
 	$(PY) -m acceptance.stack up
@@ -47,6 +59,12 @@ stack-down: $(VENV)/.installed
 
 report: setup
 	$(PY) -m acceptance.allure_report
+
+.PHONY: bench
+# Measures the stack against the raw gRPC floor: table on stdout, reports/bench/results.json and results.png.
+bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf reports/allure-results reports/allure-report reports/junit reports/signoff.* reports/logs

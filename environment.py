@@ -54,10 +54,11 @@ def before_all(context: Context) -> None:
     options: dict[str, Any] = {}
     if name == "external":
         options["redis_url"] = userdata.get("redis_url", "redis://127.0.0.1:6379/0")
-    else:
-        context.otlp = OtlpReceiver().start()
-        options["otlp_endpoint"] = context.otlp.endpoint
     context.stack = make_target(name, **options)
+    if name != "external":
+        # The target says where its services can reach the receiver (containers cannot reach loopback).
+        context.otlp = OtlpReceiver(bind_host=context.stack.otlp_bind_host).start()
+        context.stack.export_traces_to(context.otlp.endpoint)
     context.capabilities = set(context.stack.capabilities) | (OWNED_STACK_CAPABILITIES if context.otlp else set())
     context.stack.start()
     context.ecosystem = EcosystemDriver(context.stack, RpcClient(), context.otlp)

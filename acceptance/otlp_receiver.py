@@ -32,9 +32,14 @@ class ReceivedSpan:
 
 
 class OtlpReceiver:
-    """A real `opentelemetry.proto.collector.trace.v1.TraceService` on a loopback port."""
+    """A real `opentelemetry.proto.collector.trace.v1.TraceService` on an ephemeral port of `bind_host`.
 
-    def __init__(self) -> None:
+    `bind_host` is loopback unless the services run elsewhere (containers reach the host on their
+    network's gateway address).
+    """
+
+    def __init__(self, bind_host: str = "127.0.0.1") -> None:
+        self._bind_host = bind_host
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
         self._server: grpc.Server | None = None
@@ -43,10 +48,10 @@ class OtlpReceiver:
     def start(self) -> OtlpReceiver:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._add), server)
-        port = server.add_insecure_port("127.0.0.1:0")
+        port = server.add_insecure_port(f"{self._bind_host}:0")
         server.start()
         self._server = server
-        self.endpoint = f"127.0.0.1:{port}"
+        self.endpoint = f"{self._bind_host}:{port}"
         return self
 
     def stop(self) -> None:

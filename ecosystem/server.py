@@ -31,6 +31,7 @@ from redis.backoff import ExponentialBackoff
 from ecosystem import logs
 from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
 from ecosystem.client_manager import InterServiceClientManager
+from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.control_plane import ControlPlaneLink, FaultInjector
 from ecosystem.discovery import RegistryError, ServiceRegistration, ServiceResolver
 from ecosystem.performance import PerformanceMonitor, to_proto
@@ -141,8 +142,8 @@ class _StatsServicer(stats_pb2_grpc.StatsServiceServicer):
             health=performance.health(),
         )
         stats.collected_at.GetCurrentTime()
-        if self._host.config_cache_stats is not None:
-            stats.config_cache.CopyFrom(self._host.config_cache_stats())
+        if self._host.config is not None:
+            stats.config_cache.CopyFrom(self._host.config.stats_proto())
         return stats
 
 
@@ -153,8 +154,7 @@ class ServiceHost:
         self.instance_id = settings.instance_id or uuid.uuid4().hex
         self.performance = PerformanceMonitor()
         self.faults = FaultInjector()
-        # Set by services with a configuration client, so StatsService can show its cache.
-        self.config_cache_stats: Callable[[], stats_pb2.ConfigCacheStats] | None = None
+        self.config: ConfigurationServiceClient | None = None
         self._grpc_services: list[str] = []
         self._shutdown_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._stopping = asyncio.Event()
@@ -191,12 +191,22 @@ class ServiceHost:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self.config is not None:
+            await self.config.close()
         await self.control_plane.close()
         await self.clients.close()
         await self.resolver.close()
         if self.tracing:
             await self.tracing.shutdown()
         await self.redis.aclose()
+
+    async def configuration_client(self) -> ConfigurationServiceClient:
+        """This service's configuration client, following changes from now on; StatsService shows its cache."""
+        self.config = ConfigurationServiceClient(
+            self.clients, environment=self.settings.environment, cache_ttl_s=self.settings.config_cache_ttl_s
+        )
+        await self.config.start()
+        return self.config
 
     def add_service(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, grpc_service: str) -> None:
         register(servicer, self.server)

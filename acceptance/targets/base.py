@@ -69,6 +69,15 @@ class StackTarget(ABC):
     def stop_all(self) -> None:
         """Stop everything this target started; idempotent."""
 
+    @property
+    def otlp_bind_host(self) -> str:
+        """The address the suite's OTLP receiver listens on so the services can reach it; asked before start()."""
+        return "127.0.0.1"
+
+    def export_traces_to(self, endpoint: str) -> None:
+        """Services started from now on export spans over OTLP/gRPC to `endpoint`; called before start()."""
+        self._unsupported("export_traces_to")
+
     def endpoint(self, service: str) -> str:
         """The endpoint of the first running instance of `service`."""
         running = self.instances(service)
@@ -111,6 +120,14 @@ class StackTarget(ABC):
 
     def flush_redis(self) -> None:
         self._unsupported("flush_redis")
+
+    def partition_service(self, service: str, index: int = 0) -> None:
+        """Cut the instance off the network: it reaches nothing and nothing reaches it; the process keeps running."""
+        self._unsupported("partition_service")
+
+    def heal_partition(self, service: str, index: int = 0) -> None:
+        """Connect a partitioned instance to the network again."""
+        self._unsupported("heal_partition")
 
     def _unsupported(self, operation: str) -> NoReturn:
         raise NotImplementedError(f"stack target {self.name!r} does not support {operation}")

@@ -162,6 +162,9 @@ class LocalTarget(StackTarget):
     def redis_url(self) -> str:
         return self._redis().url
 
+    def export_traces_to(self, endpoint: str) -> None:
+        self._env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+
     def start(self) -> None:
         if self._children.redis is not None:
             raise TargetError("local target", "a target not yet started, but start() already ran")

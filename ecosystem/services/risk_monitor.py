@@ -156,18 +156,10 @@ def _offer(queue: asyncio.Queue[risk_pb2.RiskAlert | None], item: risk_pb2.RiskA
 
 async def serve(settings: Settings) -> None:
     async with ServiceHost(RISK_MONITOR, settings) as host:
-        config = ConfigurationServiceClient(
-            host.clients, environment=settings.environment, cache_ttl_s=settings.config_cache_ttl_s
-        )
-        await config.start()
-        host.config_cache_stats = config.stats_proto
-        servicer = RiskMonitorServicer(config, host.instance_id)
+        servicer = RiskMonitorServicer(await host.configuration_client(), host.instance_id)
         host.add_service(risk_pb2_grpc.add_RiskMonitorServiceServicer_to_server, servicer, GRPC_SERVICES[RISK_MONITOR])
         host.on_shutdown(servicer.end_streams)
-        try:
-            await host.serve()
-        finally:
-            await config.close()
+        await host.serve()
 
 
 def main() -> None:

@@ -173,11 +173,7 @@ def _dependency_proto(status: DependencyStatus) -> trading_pb2.DependencyStatus:
 
 async def serve(settings: Settings) -> None:
     async with ServiceHost(TRADING_SYSTEM_ENGINE, settings) as host:
-        config = ConfigurationServiceClient(
-            host.clients, environment=settings.environment, cache_ttl_s=settings.config_cache_ttl_s
-        )
-        await config.start()
-        host.config_cache_stats = config.stats_proto
+        config = await host.configuration_client()
         for dependency in DEPENDENCIES:
             await host.clients.watch(dependency)
         servicer = TradingEngineServicer(host.instance_id, host.clients, config, host.control_plane)
@@ -186,10 +182,7 @@ async def serve(settings: Settings) -> None:
             servicer,
             GRPC_SERVICES[TRADING_SYSTEM_ENGINE],
         )
-        try:
-            await host.serve()
-        finally:
-            await config.close()
+        await host.serve()
 
 
 def main() -> None:

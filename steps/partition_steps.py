@@ -1,0 +1,45 @@
+"""Network partitions: a service's container cut off from the stack's network, then connected again."""
+
+from __future__ import annotations
+
+from behave import given, then, when
+from behave.runner import Context
+
+from acceptance.hooks import add_cleanup
+from acceptance.waits import wait_until
+
+# Registry expiry is judged by Redis TIME against the suite's clock: allow for both, and for polling.
+EXPIRY_MARGIN_S = 1.0
+
+
+@given('the "{service}" instance is cut off from the network')
+def step_partitioned(context: Context, service: str) -> None:
+    add_cleanup(context, context.ecosystem.recover)
+    context.gone = context.stack.instances(service)[0]
+    context.ttl_s = max((i.expires_at_ms - i.heartbeat_at_ms) / 1000 for i in context.ecosystem.registered(service))
+    context.stack.partition_service(service, context.gone.index)
+
+
+@when('the "{service}" instance is connected to the network again')
+def step_healed(context: Context, service: str) -> None:
+    context.stack.heal_partition(service, context.gone.index)
+
+
+@then('the "{service}" instance leaves the registry within the registry TTL')
+def step_leaves_registry(context: Context, service: str) -> None:
+    wait_until(
+        lambda: {i.instance_id for i in context.ecosystem.registered(service)},
+        lambda registered: context.gone.instance_id not in registered,
+        timeout=context.ttl_s + EXPIRY_MARGIN_S,
+        what=f"partitioned {service} instance {context.gone.instance_id} leaves the registry (TTL {context.ttl_s:g}s)",
+    )
+
+
+@then('within {seconds:d} seconds the trading engine no longer finds "{service}"')
+def step_engine_forgets(context: Context, seconds: int, service: str) -> None:
+    wait_until(
+        lambda: context.ecosystem.dependency(service)["endpoints"],
+        lambda endpoints: not endpoints,
+        timeout=seconds,
+        what=f"trading-system-engine lists no endpoint of {service}",
+    )
