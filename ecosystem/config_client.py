@@ -1,8 +1,8 @@
 """ConfigurationServiceClient: typed, cached reads of configuration-service for one environment.
 
 The cache holds each key for `cache_ttl_s`; a WatchConfiguration stream replaces cached values as
-they change, and every cached value expires whenever that stream (re)connects, since changes may
-have been missed. Concurrent first reads of a key share one RPC. While the service is unreachable a
+they change, and every cached key is read again whenever that stream (re)connects, since changes
+may have been missed meanwhile. Concurrent first reads of a key share one RPC. While the service is unreachable a
 cached value past its TTL is served and flagged stale.
 """
 
@@ -132,12 +132,6 @@ class ConfigurationServiceClient:
     def stats_proto(self) -> stats_pb2.ConfigCacheStats:
         return stats_pb2.ConfigCacheStats(**self.stats().__dict__)
 
-    def _expire_all(self) -> None:
-        """Changes may have been missed while the watch was down: re-read each key on its next use,
-        keeping the old value to serve (flagged stale) should configuration-service not answer."""
-        for entry in self._cache.values():
-            entry.expires_at = 0.0
-
     async def _typed(self, key: str, expected: str, timeout: float | None) -> ConfigValue:
         value = await self.get(key, timeout=timeout)
         if value.type != expected:
@@ -170,6 +164,28 @@ class ConfigurationServiceClient:
         logs.log_event("config_stale_served", key=key, version=entry.value.version, error=str(exc))
         return replace(entry.value, stale=True)
 
+    async def _resync(self) -> None:
+        """Re-read every cached key: changes made while the watch was down were missed.
+
+        Reads go on from the cache meanwhile, and keep doing so if configuration-service cannot
+        answer: an outage never puts a wait in the request path before a value's TTL runs out.
+        """
+        keys = sorted(self._cache)
+        if not keys:
+            return
+        request = config_pb2.GetConfigurationsRequest(keys=keys, environment=self.environment)
+        try:
+            reply = await self._clients.call(
+                CONFIGURATION_SERVICE, "GetConfigurations", lambda stub, t: stub.GetConfigurations(request, timeout=t)
+            )
+        except ServiceCommunicationError as exc:
+            logs.log_event("config_resync_failed", keys=len(keys), error=str(exc))
+            return
+        expires_at = self._clock() + self._ttl
+        for config in reply.configurations:
+            value = _from_proto(config)
+            self._cache[value.key] = _Entry(value, expires_at)
+
     async def _follow_changes(self) -> None:
         request = config_pb2.WatchConfigurationRequest(prefix="", environment=self.environment)
         backoff = RECONNECT_BACKOFF_S[0]
@@ -180,13 +196,19 @@ class ConfigurationServiceClient:
                 )
                 # The server sends its headers once the watch is live: from then on no change is missed.
                 await stream.initial_metadata()
-                self._expire_all()
-                self.watching.set()
                 logs.log_event("config_watch_connected", endpoint=instance.endpoint)
+                await self._resync()
+                self.watching.set()
                 async for change in stream:
                     value = _from_proto(change.configuration)
                     self._cache[value.key] = _Entry(value, self._clock() + self._ttl)
                     backoff = RECONNECT_BACKOFF_S[0]
+            except asyncio.CancelledError:
+                # grpc also raises this when the client manager closes the channel of an instance that
+                # left the registry: only our own close() ends the watch.
+                if asyncio.current_task().cancelling():
+                    raise
+                logs.log_event("config_watch_lost", error="the instance left the registry", retry_in_s=backoff)
             except (ServiceCommunicationError, grpc.aio.AioRpcError) as exc:
                 logs.log_event("config_watch_lost", error=str(exc).splitlines()[0], retry_in_s=backoff)
             self.watching.clear()

@@ -27,7 +27,6 @@ WAIT_S = 5.0
 MAX_QUANTITY = "risk.max_order_quantity"
 
 
-
 class CountingServicer(ConfigurationServicer):
     """The real servicer, counting the GetConfiguration RPCs it serves."""
 
@@ -46,15 +45,20 @@ class ConfigServer:
     server: grpc.aio.Server
     registration: ServiceRegistration
     stub: config_pb2_grpc.ConfigurationServiceStub
+    channel: grpc.aio.Channel
+
+    async def stop(self) -> None:
+        await self.channel.close()
+        await self.registration.stop()
+        await self.server.stop(grace=None)
 
     async def set(self, key: str, value: str, type_: config_pb2.ValueType) -> config_pb2.Configuration:
         request = config_pb2.SetConfigurationRequest(key=key, value=value, type=type_, environment="testing")
         return await self.stub.SetConfiguration(request, timeout=WAIT_S)
 
 
-@pytest.fixture
-async def config_server(aredis: aioredis.Redis) -> AsyncIterator[ConfigServer]:
-    store = ConfigStore(aredis)
+async def start_config_server(redis: aioredis.Redis) -> ConfigServer:
+    store = ConfigStore(redis)
     await store.seed(DEFAULT_SEED)
     servicer = CountingServicer(store)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -62,16 +66,20 @@ async def config_server(aredis: aioredis.Redis) -> AsyncIterator[ConfigServer]:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     registration = ServiceRegistration(
-        aredis, service=CONFIGURATION_SERVICE, host="127.0.0.1", port=port, version="test", ttl_ms=3_000
+        redis, service=CONFIGURATION_SERVICE, host="127.0.0.1", port=port, version="test", ttl_ms=3_000
     )
     await registration.start()
     channel = grpc.aio.insecure_channel(registration.endpoint)
+    return ConfigServer(servicer, server, registration, config_pb2_grpc.ConfigurationServiceStub(channel), channel)
+
+
+@pytest.fixture
+async def config_server(aredis: aioredis.Redis) -> AsyncIterator[ConfigServer]:
+    server = await start_config_server(aredis)
     try:
-        yield ConfigServer(servicer, server, registration, config_pb2_grpc.ConfigurationServiceStub(channel))
+        yield server
     finally:
-        await channel.close()
-        await registration.stop()
-        await server.stop(grace=None)
+        await server.stop()
 
 
 @pytest.fixture
@@ -157,6 +165,35 @@ async def test_a_watched_change_replaces_the_cached_value_without_a_fetch(
         what=f"the watch delivers {MAX_QUANTITY} = 7 (version 2) to the client's cache",
     )
     assert (client.stats().fetches, config_server.servicer.gets) == (1, 1)
+
+
+async def test_a_change_missed_while_the_watch_was_down_is_read_when_it_reconnects(
+    client: ConfigurationServiceClient, config_server: ConfigServer, aredis: aioredis.Redis
+) -> None:
+    await client.start()
+    await asyncio.wait_for(client.watching.wait(), WAIT_S)
+    assert await client.get_number(MAX_QUANTITY) == 1000.0
+    await config_server.stop()
+    await wait_until_async(
+        lambda: asyncio.sleep(0, client.watching.is_set()),
+        lambda watching: not watching,
+        timeout=WAIT_S,
+        what="the client notices its watch is gone",
+    )
+    await ConfigStore(aredis).set(MAX_QUANTITY, "9", "number", "testing")
+    assert await client.get_number(MAX_QUANTITY) == 1000.0, "the cached value until the watch is back"
+
+    replacement = await start_config_server(aredis)
+    try:
+        await wait_until_async(
+            lambda: client.get(MAX_QUANTITY),
+            lambda value: value.value == "9",
+            timeout=WAIT_S,
+            what=f"the reconnected watch re-reads {MAX_QUANTITY} and finds the change it missed",
+        )
+    finally:
+        await replacement.stop()
+    assert client.stats().fetches == 1, "re-read on reconnect, not fetched on a read"
 
 
 async def test_the_last_value_is_served_stale_when_the_service_is_gone(
