@@ -12,12 +12,21 @@ from acceptance.rpc import RpcClient, RpcResult
 from acceptance.targets.base import StackTarget
 from acceptance.waits import wait_until
 from ecosystem.discovery import ServiceInstance, lookup_sync, registry_snapshot
-from ecosystem.names import GRPC_SERVICES, RISK_MONITOR, STATS_SERVICE, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
+from ecosystem.names import (
+    ALL_SERVICES,
+    GRPC_SERVICES,
+    RISK_MONITOR,
+    STATS_SERVICE,
+    TEST_COORDINATOR,
+    TRADING_SYSTEM_ENGINE,
+)
 
 ENGINE = GRPC_SERVICES[TRADING_SYSTEM_ENGINE]
 COORDINATOR = GRPC_SERVICES[TEST_COORDINATOR]
 CONFIG = GRPC_SERVICES["configuration-service"]
 STACK_RECOVERY_S = 30.0
+# Registry expiry is judged by Redis TIME against the suite's clock: allow for both, and for polling.
+EXPIRY_MARGIN_S = 1.0
 
 
 class EcosystemDriver:
@@ -58,6 +67,28 @@ class EcosystemDriver:
     # Registry and health
     def registered(self, service: str) -> list[ServiceInstance]:
         return lookup_sync(self._redis, service)
+
+    def registry_ttl_s(self, *services: str) -> float:
+        """The TTL the running instances of `services` registered with: expiry minus last heartbeat."""
+        instances = [i for service in services for i in self.registered(service)]
+        return max((i.expires_at_ms - i.heartbeat_at_ms) / 1000 for i in instances)
+
+    def wait_expired(self, service: str, instance_id: str, ttl_s: float, why: str) -> None:
+        """Wait until an instance that stopped heartbeating leaves lookups: at most its TTL."""
+        wait_until(
+            lambda: {i.instance_id for i in self.registered(service)},
+            lambda registered: instance_id not in registered,
+            timeout=ttl_s + EXPIRY_MARGIN_S,
+            what=f"{why} {service} instance {instance_id} leaves the registry (TTL {ttl_s:g}s)",
+        )
+
+    def wait_all_registered(self, timeout_s: float) -> None:
+        wait_until(
+            lambda: {service: len(self.registered(service)) for service in ALL_SERVICES},
+            lambda counts: all(counts.values()),
+            timeout=timeout_s + EXPIRY_MARGIN_S,
+            what="every service is registered",
+        )
 
     def registry_snapshot(self) -> dict[str, list[dict[str, Any]]]:
         return registry_snapshot(self._redis)

@@ -10,11 +10,8 @@ from hamcrest import assert_that, equal_to, has_item, is_not
 
 from acceptance.hooks import add_cleanup
 from acceptance.waits import wait_until
-from ecosystem.discovery import ServiceInstance
 from ecosystem.names import ALL_SERVICES, TRADING_SYSTEM_ENGINE
 
-# Registry expiry is judged by Redis TIME against the suite's clock: allow for both, and for polling.
-EXPIRY_MARGIN_S = 1.0
 # The resolver notices an unreachable registry on its next read: a watch round trip.
 REGISTRY_READ_TIMEOUT_S = 5.0
 
@@ -26,17 +23,8 @@ def routable(host: str) -> bool:
         return bool(host)  # a name: the container's, resolvable on the stack's network
 
 
-def registry_ttl_s(instances: list[ServiceInstance]) -> float:
-    """The TTL the instances registered with: expiry minus last heartbeat."""
-    return max((i.expires_at_ms - i.heartbeat_at_ms) / 1000 for i in instances)
-
-
 def breaks_the_stack(context: Context) -> None:
     add_cleanup(context, context.ecosystem.recover)
-
-
-def all_registered(context: Context) -> dict[str, int]:
-    return {service: len(context.ecosystem.registered(service)) for service in ALL_SERVICES}
 
 
 @then("every service is registered with a routable endpoint and a version")
@@ -99,7 +87,7 @@ def step_stop_instance(context: Context, number: int, service: str) -> None:
 def step_kill_instance(context: Context, number: int, service: str) -> None:
     breaks_the_stack(context)
     context.gone = context.stack.instances(service)[number - 1]
-    context.ttl_s = registry_ttl_s(context.ecosystem.registered(service))
+    context.ttl_s = context.ecosystem.registry_ttl_s(service)
     context.stack.kill_service(service, context.gone.index)
 
 
@@ -115,12 +103,7 @@ def step_not_registered(context: Context, number: int, service: str) -> None:
 
 @then('instance {number:d} of "{service}" leaves the registry within the registry TTL')
 def step_expires(context: Context, number: int, service: str) -> None:
-    wait_until(
-        lambda: {i.instance_id for i in context.ecosystem.registered(service)},
-        lambda registered: context.gone.instance_id not in registered,
-        timeout=context.ttl_s + EXPIRY_MARGIN_S,
-        what=f"killed {service} instance {context.gone.instance_id} leaves the registry (TTL {context.ttl_s:g}s)",
-    )
+    context.ecosystem.wait_expired(service, context.gone.instance_id, context.ttl_s, "killed")
 
 
 @given('"{service}" is restarted')
@@ -144,14 +127,14 @@ def step_new_instance_used(context: Context, seconds: int, service: str) -> None
 @when("the registry's Redis is flushed")
 def step_flush(context: Context) -> None:
     breaks_the_stack(context)
-    context.ttl_s = registry_ttl_s([i for s in ALL_SERVICES for i in context.ecosystem.registered(s)])
+    context.ttl_s = context.ecosystem.registry_ttl_s(*ALL_SERVICES)
     context.stack.flush_redis()
 
 
 @when("the registry's Redis is restarted")
 def step_restart_redis(context: Context) -> None:
     breaks_the_stack(context)
-    context.ttl_s = registry_ttl_s([i for s in ALL_SERVICES for i in context.ecosystem.registered(s)])
+    context.ttl_s = context.ecosystem.registry_ttl_s(*ALL_SERVICES)
     context.stack.stop_redis()
     context.stack.start_redis()
 
@@ -164,10 +147,4 @@ def step_stop_redis(context: Context) -> None:
 
 @then("every service is registered again within one heartbeat")
 def step_registered_again(context: Context) -> None:
-    heartbeat_s = context.ttl_s / 3
-    wait_until(
-        lambda: all_registered(context),
-        lambda seen: all(seen.values()),
-        timeout=heartbeat_s + EXPIRY_MARGIN_S,
-        what=f"every service is registered again (heartbeat every {heartbeat_s:g}s)",
-    )
+    context.ecosystem.wait_all_registered(timeout_s=context.ttl_s / 3)

@@ -8,15 +8,12 @@ from behave.runner import Context
 from acceptance.hooks import add_cleanup
 from acceptance.waits import wait_until
 
-# Registry expiry is judged by Redis TIME against the suite's clock: allow for both, and for polling.
-EXPIRY_MARGIN_S = 1.0
-
 
 @given('the "{service}" instance is cut off from the network')
 def step_partitioned(context: Context, service: str) -> None:
     add_cleanup(context, context.ecosystem.recover)
     context.gone = context.stack.instances(service)[0]
-    context.ttl_s = max((i.expires_at_ms - i.heartbeat_at_ms) / 1000 for i in context.ecosystem.registered(service))
+    context.ttl_s = context.ecosystem.registry_ttl_s(service)
     context.stack.partition_service(service, context.gone.index)
 
 
@@ -27,12 +24,7 @@ def step_healed(context: Context, service: str) -> None:
 
 @then('the "{service}" instance leaves the registry within the registry TTL')
 def step_leaves_registry(context: Context, service: str) -> None:
-    wait_until(
-        lambda: {i.instance_id for i in context.ecosystem.registered(service)},
-        lambda registered: context.gone.instance_id not in registered,
-        timeout=context.ttl_s + EXPIRY_MARGIN_S,
-        what=f"partitioned {service} instance {context.gone.instance_id} leaves the registry (TTL {context.ttl_s:g}s)",
-    )
+    context.ecosystem.wait_expired(service, context.gone.instance_id, context.ttl_s, "partitioned")
 
 
 @then('within {seconds:d} seconds the trading engine no longer finds "{service}"')
