@@ -134,17 +134,20 @@ def step_outcomes_recorded(context: Context, accepted: int, rejected: int) -> No
     assert_that({o["order_id"] for o in scenario["outcomes"]}, equal_to(order_ids))
 
 
-@then("an order for {quantity:g} {symbol} at {price:g} takes the risk monitor at least {ms:d} ms")
-def step_takes_at_least(context: Context, quantity: float, symbol: str, price: float, ms: int) -> None:
+def risk_monitor_latency_ms(context: Context, quantity: float, symbol: str, price: float) -> float:
+    """Submit an order that must be accepted; the risk-monitor latency the trading engine saw for it."""
     submit(context, quantity, symbol, price)
     step_order_is(context, "ACCEPTED")
-    latency = context.ecosystem.dependency("risk-monitor")["last_latency_ms"]
+    return context.ecosystem.dependency("risk-monitor")["last_latency_ms"]
+
+
+@then("an order for {quantity:g} {symbol} at {price:g} takes the risk monitor at least {ms:d} ms")
+def step_takes_at_least(context: Context, quantity: float, symbol: str, price: float, ms: int) -> None:
+    latency = risk_monitor_latency_ms(context, quantity, symbol, price)
     assert_that(latency, greater_than_or_equal_to(ms), "risk-monitor latency seen by the trading engine")
 
 
 @then("an order for {quantity:g} {symbol} at {price:g} takes the risk monitor less than {ms:d} ms")
 def step_takes_less(context: Context, quantity: float, symbol: str, price: float, ms: int) -> None:
-    submit(context, quantity, symbol, price)
-    step_order_is(context, "ACCEPTED")
-    latency = context.ecosystem.dependency("risk-monitor")["last_latency_ms"]
+    latency = risk_monitor_latency_ms(context, quantity, symbol, price)
     assert_that(latency, less_than(ms), "risk-monitor latency seen by the trading engine")

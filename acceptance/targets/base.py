@@ -7,12 +7,47 @@ unsupported operation anyway raises NotImplementedError naming the target and th
 
 from __future__ import annotations
 
+import os
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
 CAPABILITIES = frozenset({"stop", "kill", "pause", "restart", "scale", "redis", "partition"})
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class SuiteTimings:
+    """What a target starts the services with: short timings, so failures show within seconds."""
+
+    registry_ttl_ms: int = 1500
+    breaker_recovery_timeout_s: float = 2.0
+    shutdown_grace_s: float = 2.0
+
+    @property
+    def stop_timeout_s(self) -> float:
+        """A service gets its grace period to drain, plus time to deregister and exit."""
+        return self.shutdown_grace_s + 3.0
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "ECOSYSTEM_ENVIRONMENT": "testing",
+            "ECOSYSTEM_REGISTRY_TTL_MS": str(self.registry_ttl_ms),
+            "ECOSYSTEM_BREAKER_FAILURE_THRESHOLD": "5",
+            "ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S": str(self.breaker_recovery_timeout_s),
+            "ECOSYSTEM_SHUTDOWN_GRACE_S": str(self.shutdown_grace_s),
+        }
+
+
+SUITE_TIMINGS = SuiteTimings()
+
+
+def run_log_dir(suffix: str = "") -> Path:
+    """reports/logs/<time>-<pid><suffix>: where a run's service logs go by default."""
+    return REPO_ROOT / "reports" / "logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{suffix}"
 
 
 @dataclass(frozen=True)

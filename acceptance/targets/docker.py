@@ -35,7 +35,7 @@ from docker.models.networks import Network
 
 from acceptance import health
 from acceptance.images import ensure_images
-from acceptance.targets.base import ServiceHandle, StackTarget, TargetError
+from acceptance.targets.base import SUITE_TIMINGS, ServiceHandle, StackTarget, SuiteTimings, TargetError, run_log_dir
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
@@ -108,10 +108,6 @@ class _Exited:
     code: int
 
 
-def _default_log_dir() -> Path:
-    return REPO_ROOT / "reports" / "logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-docker"
-
-
 class _Run:
     """What one DockerTarget created, kept apart from it so the safety net can remove it without the target."""
 
@@ -160,26 +156,19 @@ class DockerTarget(StackTarget):
         *,
         log_dir: Path | str | None = None,
         otlp_endpoint: str = "",
-        registry_ttl_ms: int = 1500,
-        breaker_recovery_timeout_s: float = 2.0,
-        shutdown_grace_s: float = 2.0,
+        timings: SuiteTimings = SUITE_TIMINGS,
         start_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         """`env` overrides the variables compose/docker-compose.yml reads (ECOSYSTEM_REGISTRY_TTL_MS, ...)."""
-        self.log_dir = Path(log_dir) if log_dir is not None else _default_log_dir()
+        self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir("-docker")
         self.start_timeout = start_timeout
-        # A service gets its grace period to drain, plus time to deregister and exit.
-        self.stop_timeout = shutdown_grace_s + 3.0
+        self.stop_timeout = timings.stop_timeout_s
         self._docker = docker.from_env()
         self._run = _Run(compose_command(), f"ecosystem-{uuid.uuid4().hex[:10]}")
         self._run.env = {
             "ECOSYSTEM_SUITE_OWNER": f"{socket.gethostname()}:{os.getpid()}",
-            "ECOSYSTEM_ENVIRONMENT": "testing",
-            "ECOSYSTEM_REGISTRY_TTL_MS": str(registry_ttl_ms),
-            "ECOSYSTEM_BREAKER_FAILURE_THRESHOLD": "5",
-            "ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S": str(breaker_recovery_timeout_s),
-            "ECOSYSTEM_SHUTDOWN_GRACE_S": str(shutdown_grace_s),
+            **timings.environment(),
             "ECOSYSTEM_STOP_GRACE_PERIOD": f"{self.stop_timeout:g}s",
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
             **(env or {}),

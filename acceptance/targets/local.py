@@ -27,7 +27,7 @@ import redis
 from acceptance import health
 from acceptance.processes import dying_with_parent
 from acceptance.redis_server import RedisServer
-from acceptance.targets.base import ServiceHandle, StackTarget, TargetError
+from acceptance.targets.base import SUITE_TIMINGS, ServiceHandle, StackTarget, SuiteTimings, TargetError, run_log_dir
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
@@ -43,10 +43,6 @@ def _describe_exit(code: int) -> str:
     if code < 0:
         return f"signal {signal.Signals(-code).name}"
     return f"exit code {code}"
-
-
-def _default_log_dir() -> Path:
-    return REPO_ROOT / "reports" / "logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
 @dataclass
@@ -126,26 +122,19 @@ class LocalTarget(StackTarget):
         *,
         log_dir: Path | str | None = None,
         otlp_endpoint: str = "",
-        registry_ttl_ms: int = 1500,
-        breaker_recovery_timeout_s: float = 2.0,
-        shutdown_grace_s: float = 2.0,
+        timings: SuiteTimings = SUITE_TIMINGS,
         start_timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         """`env` overrides any ECOSYSTEM_* variable the services get; logs go to `log_dir` (default reports/logs/)."""
-        self.log_dir = Path(log_dir) if log_dir is not None else _default_log_dir()
+        self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir()
         self.start_timeout = start_timeout
-        # A service gets its grace period to drain, plus time to deregister and exit.
-        self.stop_timeout = shutdown_grace_s + 3.0
+        self.stop_timeout = timings.stop_timeout_s
         self._env = {
             "ECOSYSTEM_LISTEN_HOST": "127.0.0.1",
             "ECOSYSTEM_ADVERTISE_HOST": "127.0.0.1",
             "ECOSYSTEM_PORT": "0",
-            "ECOSYSTEM_ENVIRONMENT": "testing",
-            "ECOSYSTEM_REGISTRY_TTL_MS": str(registry_ttl_ms),
-            "ECOSYSTEM_BREAKER_FAILURE_THRESHOLD": "5",
-            "ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S": str(breaker_recovery_timeout_s),
-            "ECOSYSTEM_SHUTDOWN_GRACE_S": str(shutdown_grace_s),
+            **timings.environment(),
             "PYTHONUNBUFFERED": "1",
         }
         if otlp_endpoint:
