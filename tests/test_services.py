@@ -300,3 +300,26 @@ def test_a_stopped_risk_monitor_says_not_serving_deregisters_and_exits_zero(chan
     assert not follower.is_alive(), "the health Watch stream did not end when risk-monitor exited"
     assert seen and seen[0] == health_pb2.HealthCheckResponse.NOT_SERVING, f"statuses after stop: {seen}"
     assert ended != [grpc.StatusCode.DEADLINE_EXCEEDED]
+
+
+def test_the_engine_started_before_its_dependencies_uses_them_once_they_appear(channels: Channels) -> None:
+    stack = channels.target
+    for service in (RISK_MONITOR, CONFIGURATION_SERVICE, TRADING_SYSTEM_ENGINE):
+        stack.stop_service(service)
+    stack.start_service(TRADING_SYSTEM_ENGINE)
+
+    waiting = engine_dependency(channels, RISK_MONITOR)
+    assert (list(waiting.endpoints), waiting.source) == ([], "registry"), "no risk-monitor yet, and it says so"
+    with pytest.raises(grpc.RpcError) as refused:
+        submit(channels)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    stack.start_service(CONFIGURATION_SERVICE)
+    risk = stack.start_service(RISK_MONITOR)
+    accepted = wait_until(
+        lambda: submit(channels),
+        lambda response: response.status == trading_pb2.ACCEPTED,
+        timeout=WAIT_S,
+        what="the engine, started first, accepts an order once configuration-service and risk-monitor appear",
+    )
+    assert accepted.risk_instance_id == risk.instance_id
