@@ -38,9 +38,9 @@ accept: setup
 
 # Both targets; the docker one runs when an engine answers, and must run when CI=true.
 test: setup proto-check lint unit
-	$(PY) -m acceptance.run --target local $(if $(TAGS),--tags '$(TAGS)')
+	$(PY) -m acceptance.run --target local --keep-as local $(if $(TAGS),--tags '$(TAGS)')
 	@if docker info >/dev/null 2>&1; then \
-	  $(PY) -m acceptance.run --target docker $(if $(TAGS),--tags '$(TAGS)'); \
+	  $(PY) -m acceptance.run --target docker --keep-as docker $(if $(TAGS),--tags '$(TAGS)'); \
 	elif [ "$${CI:-}" = true ]; then \
 	  echo "make test: CI=true but no docker engine answers \`docker info\`: the docker target did not run" >&2; exit 1; \
 	else \

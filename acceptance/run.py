@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--target", choices=TARGETS, help="stack to test (default: environment.py decides)")
     parser.add_argument("--tags", action="append", default=[], metavar="EXPR", help="behave tag expression")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    parser.add_argument(
+        "--keep-as", metavar="NAME", help="also copy this run's sign-off and reports to reports/NAME/"
+    )
     return parser.parse_known_args(argv)
 
 
@@ -229,7 +232,22 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         _generate_html(verdict, results, reports / "allure-report", root)
     md_path, json_path = write_signoff(verdict, run_info, reports)
     print_verdict(verdict, reports, md_path, json_path)
+    if args.keep_as:
+        keep(reports, reports / args.keep_as)
     return 0 if verdict.go else 1
+
+
+def keep(reports: Path, into: Path) -> None:
+    """Copy the run's outputs aside, so the next run (another target) does not replace them."""
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    for name in ("signoff.md", "signoff.json", "behave.log", "junit", "allure-report"):
+        source = reports / name
+        if source.is_dir():
+            shutil.copytree(source, into / name)
+        elif source.is_file():
+            shutil.copy2(source, into / name)
+    print(f"kept:     {into}", flush=True)
 
 
 def _environment_properties(run_info: dict) -> dict[str, object]:
