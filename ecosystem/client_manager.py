@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from ecosystem.discovery import RegistryError, ServiceInstance, ServiceResolver
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.performance import LatencyWindow
 from ecosystem.settings import BreakerSettings
+from ecosystem.telemetry import Tracing
 
 T = TypeVar("T")
 
@@ -108,13 +109,13 @@ class InterServiceClientManager:
         breaker: BreakerSettings,
         retry_attempts: int = 3,
         default_timeout_s: float = 5.0,
-        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        tracing: Tracing | None = None,
     ) -> None:
         self._resolver = resolver
         self._breaker_settings = breaker
         self._retry_attempts = max(1, retry_attempts)
         self._default_timeout_s = default_timeout_s
-        self._interceptors = list(interceptors)
+        self._tracing = tracing
         self._targets: dict[str, _Target] = {}
         self._closing: set[asyncio.Task[None]] = set()
         resolver.subscribe(self._on_instances_changed)
@@ -231,10 +232,10 @@ class InterServiceClientManager:
         instance = instances[next(target.turn) % len(instances)]
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:
-            channel = grpc.aio.insecure_channel(
-                instance.endpoint, options=CHANNEL_OPTIONS, interceptors=self._interceptors or None
-            )
-            connection = _Connection(instance, channel, SERVICE_STUBS[service](channel))
+            channel = grpc.aio.insecure_channel(instance.endpoint, options=CHANNEL_OPTIONS)
+            # With tracing on, the stub's calls open their CLIENT spans and carry `traceparent` themselves.
+            stub_channel = channel if self._tracing is None else self._tracing.traced_channel(channel)
+            connection = _Connection(instance, channel, SERVICE_STUBS[service](stub_channel))
             stale = target.connections.get(instance.instance_id)
             target.connections[instance.instance_id] = connection
             if stale is not None:

@@ -1,8 +1,13 @@
-"""OpenTelemetry tracing for the grpc.aio services: thin server and client interceptors, OTLP/gRPC export.
+"""OpenTelemetry tracing for the grpc.aio services: server and client spans, OTLP/gRPC export.
 
-The opentelemetry grpc instrumentation costs about 1 ms per hop in Python, so the interceptors here do only
-what a trace across services needs: one SERVER span per handled RPC whose parent comes from the W3C
+The opentelemetry grpc instrumentation costs about 1 ms per hop in Python, so this module does only what
+a trace across services needs: one SERVER span per handled RPC whose parent comes from the W3C
 `traceparent` in the request metadata, one CLIENT span per outgoing call with `traceparent` injected.
+
+No grpc.aio interceptors: a client interceptor turns every call into an intercepted call run by an extra
+task, and each server interceptor is one more coroutine per call. The server middleware opens the SERVER
+span itself (`Tracing.server_span`, `Tracing.traced_handler`), and stubs built on `Tracing.traced_channel`
+open the CLIENT span and pass `traceparent` in the call's own metadata.
 
 Each service keeps its own TracerProvider on its `Tracing` object instead of the global one, so several
 services running in one process (as in the tests) each report their own `service.name`.
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -45,12 +50,15 @@ _SERVER_ERROR_CODES = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
+_HANDLER_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+Metadata = Sequence[tuple[str, str | bytes]]
 
 
 def setup_tracing(service_name: str, instance_id: str, otlp_endpoint: str) -> Tracing | None:
     """Tracing that exports to `otlp_endpoint` ("host:port", plaintext), or None when it is empty.
 
-    None means the service installs no interceptors at all, so tracing switched off costs nothing.
+    None means the service opens no spans at all, so tracing switched off costs nothing.
     """
     if not otlp_endpoint:
         return None
@@ -62,98 +70,24 @@ def setup_tracing(service_name: str, instance_id: str, otlp_endpoint: str) -> Tr
 
 
 class Tracing:
-    """One service's tracer provider and the interceptors that trace its RPCs."""
+    """One service's tracer provider and the spans around its RPCs."""
 
     def __init__(self, provider: TracerProvider) -> None:
         self._provider = provider
         self.tracer = provider.get_tracer(__name__)
-        self.server_interceptor: grpc.aio.ServerInterceptor = _ServerInterceptor(self.tracer)
-        self.client_interceptors: list[grpc.aio.ClientInterceptor] = [
-            _UnaryUnaryTracer(self.tracer),
-            _UnaryStreamTracer(self.tracer),
-        ]
-
-    async def shutdown(self) -> None:
-        """Export the spans still buffered, then stop the exporter.
-
-        Runs in a worker thread: the export is a blocking gRPC call, and on the event loop thread it would
-        stall the loop and lose the spans. The exporter's timeout bounds how long this takes.
-        """
-        await asyncio.to_thread(self._flush_and_shut_down)
-
-    def _flush_and_shut_down(self) -> None:
-        self._provider.force_flush()
-        self._provider.shutdown()
-
-
-def _split_method(full_method: str) -> tuple[str, str, str]:
-    """Split "/pkg.Service/Method" into ("pkg.Service/Method", "pkg.Service", "Method")."""
-    name = full_method.lstrip("/")
-    service, _, method = name.rpartition("/")
-    return name, service, method
-
-
-def _rpc_attributes(full_method: str) -> tuple[str, dict[str, str]]:
-    name, service, method = _split_method(full_method)
-    return name, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
-
-
-def _record_code(span: trace.Span, code: grpc.StatusCode, error_codes: frozenset[grpc.StatusCode] | None) -> None:
-    """Keep the status the client sees on the span; mark the span failed only for codes in `error_codes`."""
-    span.set_attribute("rpc.grpc.status_code", code.value[0])
-    if code is not grpc.StatusCode.OK and (error_codes is None or code in error_codes):
-        span.set_status(Status(StatusCode.ERROR, code.name))
-
-
-class _ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps each handler's behaviour in a SERVER span that is current while the handler runs."""
-
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED without running any handler
-            return handler
-        method = handler_call_details.method
-        metadata = handler_call_details.invocation_metadata
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behaviour = getattr(handler, kind)
-            if behaviour is not None:
-                traced = self._traced(behaviour, method, metadata)
-                return handler if traced is None else handler._replace(**{kind: traced})
-        return handler
-
-    def _traced(self, behaviour: Callable[..., Any], method: str, metadata: Any) -> Callable[..., Any] | None:
-        """The behaviour inside a server span, or None for a sync handler (the services have none)."""
-        if inspect.iscoroutinefunction(behaviour):
-            # Unary responses, and streaming handlers that write with `context.write` and return None.
-            async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with self._server_span(method, metadata, context):
-                    return await behaviour(request, context)
-
-            return traced
-
-        if inspect.isasyncgenfunction(behaviour):
-
-            async def traced_responses(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                with self._server_span(method, metadata, context):
-                    async for response in behaviour(request, context):
-                        yield response
-
-            return traced_responses
-
-        return None
+        # Strong references to the tasks that end the spans of streams, so they are not collected before they run.
+        self._pending: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
-    def _server_span(self, method: str, metadata: Any, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    def server_span(self, method: str, metadata: Metadata | None, context: grpc.aio.ServicerContext) -> Iterator[None]:
+        """A SERVER span for `method` ("/pkg.Service/Method"), current while the block runs.
+
+        Its parent is the `traceparent` in the request `metadata`; it ends with the status code the
+        caller sees, and is marked failed only when that code means the service failed.
+        """
         carrier = {key: value for key, value in metadata or () if key in _PROPAGATION_KEYS}
         name, attributes = _rpc_attributes(method)
-        with self._tracer.start_as_current_span(
+        with self.tracer.start_as_current_span(
             name,
             context=_PROPAGATOR.extract(carrier),
             kind=SpanKind.SERVER,
@@ -178,67 +112,160 @@ class _ServerInterceptor(grpc.aio.ServerInterceptor):
                 # A handler may set a non-OK code with context.set_code and return normally.
                 _record_code(span, context.code() or grpc.StatusCode.OK, _SERVER_ERROR_CODES)
 
+    def traced_handler(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """`handler` with its behaviour inside `server_span`; unchanged if that behaviour is sync (none is)."""
+        for kind in _HANDLER_KINDS:
+            behaviour = getattr(handler, kind)
+            if behaviour is not None:
+                traced = self._traced(behaviour, method)
+                return handler if traced is None else handler._replace(**{kind: traced})
+        return handler
 
-class _ClientSpans:
-    """Starts a CLIENT span per outgoing call, child of the current span, with `traceparent` in the metadata."""
+    def traced_channel(self, channel: grpc.aio.Channel) -> TracedChannel:
+        """What to build generated stubs on so that each of their unary calls and server streams is traced."""
+        return TracedChannel(channel, self)
 
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
+    async def shutdown(self) -> None:
+        """Export the spans still buffered, then stop the exporter.
 
-    def _start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, grpc.aio.ClientCallDetails]:
-        method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        name, attributes = _rpc_attributes(method)
-        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        Runs in a worker thread: the export is a blocking gRPC call, and on the event loop thread it would
+        stall the loop and lose the spans. The exporter's timeout bounds how long this takes.
+        """
+        await asyncio.to_thread(self._flush_and_shut_down)
+
+    def _flush_and_shut_down(self) -> None:
+        self._provider.force_flush()
+        self._provider.shutdown()
+
+    def _traced(self, behaviour: Callable[..., Any], method: str) -> Callable[..., Any] | None:
+        if inspect.iscoroutinefunction(behaviour):
+            # Unary responses, and streaming handlers that write with `context.write` and return None.
+            async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with self.server_span(method, context.invocation_metadata(), context):
+                    return await behaviour(request, context)
+
+            return traced
+
+        if inspect.isasyncgenfunction(behaviour):
+
+            async def traced_responses(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                with self.server_span(method, context.invocation_metadata(), context):
+                    async for response in behaviour(request, context):
+                        yield response
+
+            return traced_responses
+
+        return None
+
+    def _client_span(
+        self, name: str, attributes: dict[str, str], metadata: Metadata | None
+    ) -> tuple[trace.Span, Metadata]:
+        """A CLIENT span, child of the current span, and the call's metadata with its `traceparent`."""
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         carrier: dict[str, str] = {}
         _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-        # A fresh Metadata: the caller's object may be reused for other calls.
-        kept = [(key, value) for key, value in details.metadata or () if key not in carrier]
-        metadata = grpc.aio.Metadata(*kept, *carrier.items())
-        return span, details._replace(metadata=metadata)
+        # A fresh tuple: the caller's metadata object may be reused for other calls.
+        kept = [(key, value) for key, value in metadata or () if key not in carrier]
+        return span, (*kept, *carrier.items())
 
-
-# Two classes, not one inheriting both interfaces: a grpc.aio channel files each interceptor under the
-# first interface it implements only.
-class _UnaryUnaryTracer(_ClientSpans, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[grpc.aio.UnaryUnaryCall]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> grpc.aio.UnaryUnaryCall:
-        span, details = self._start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException as exc:
-            _end_failed_start(span, exc)
-            raise
-        await _end_when_done(span, call)
-        return call
-
-
-class _UnaryStreamTracer(_ClientSpans, grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, tracer: trace.Tracer) -> None:
-        super().__init__(tracer)
-        # Strong references to the tasks that end the spans, so they are not collected before they run.
-        self._pending: set[asyncio.Task[None]] = set()
-
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[grpc.aio.UnaryStreamCall]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> grpc.aio.UnaryStreamCall:
-        span, details = self._start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException as exc:
-            _end_failed_start(span, exc)
-            raise
-        # The caller reads the stream after we return: end the span whenever the call finishes.
+    def _end_when_done(self, span: trace.Span, call: grpc.aio.Call) -> None:
         task = asyncio.get_running_loop().create_task(_end_when_done(span, call))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+
+class TracedChannel:
+    """Stands for a grpc.aio channel when generated stubs are built: their multicallables open CLIENT spans.
+
+    The stubs build their multicallables once, so the per-call work is the span and one metadata tuple.
+    Client-streaming methods are passed through untraced (no service has one).
+    """
+
+    def __init__(self, channel: grpc.aio.Channel, tracing: Tracing) -> None:
+        self._channel = channel
+        self._tracing = tracing
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> _TracedUnaryUnary:
+        return _TracedUnaryUnary(self._tracing, method, self._channel.unary_unary(method, *args, **kwargs))
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> _TracedUnaryStream:
+        return _TracedUnaryStream(self._tracing, method, self._channel.unary_stream(method, *args, **kwargs))
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> grpc.aio.StreamUnaryMultiCallable:
+        return self._channel.stream_unary(method, *args, **kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> grpc.aio.StreamStreamMultiCallable:
+        return self._channel.stream_stream(method, *args, **kwargs)
+
+
+class _TracedUnaryUnary:
+    """Awaits the call in the caller's own task: no intercepted call, no extra task."""
+
+    def __init__(self, tracing: Tracing, method: str, multicallable: grpc.aio.UnaryUnaryMultiCallable) -> None:
+        self._tracing = tracing
+        self._name, self._attributes = _rpc_attributes(method)
+        self._multicallable = multicallable
+
+    async def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> Any:
+        span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
+        try:
+            response = await self._multicallable(request, metadata=metadata, **kwargs)
+        except BaseException as exc:
+            _record_code(span, _code_of(exc), None)
+            raise
+        else:
+            _record_code(span, grpc.StatusCode.OK, None)
+        finally:
+            span.end()
+        return response
+
+
+class _TracedUnaryStream:
+    """Returns the call itself; the caller reads the stream after that, so its span ends whenever the call ends."""
+
+    def __init__(self, tracing: Tracing, method: str, multicallable: grpc.aio.UnaryStreamMultiCallable) -> None:
+        self._tracing = tracing
+        self._name, self._attributes = _rpc_attributes(method)
+        self._multicallable = multicallable
+
+    def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> grpc.aio.UnaryStreamCall:
+        span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
+        try:
+            call = self._multicallable(request, metadata=metadata, **kwargs)
+        except BaseException as exc:
+            _record_code(span, _code_of(exc), None)
+            span.end()
+            raise
+        self._tracing._end_when_done(span, call)
         return call
+
+
+def _split_method(full_method: str) -> tuple[str, str, str]:
+    """Split "/pkg.Service/Method" into ("pkg.Service/Method", "pkg.Service", "Method")."""
+    name = full_method.lstrip("/")
+    service, _, method = name.rpartition("/")
+    return name, service, method
+
+
+def _rpc_attributes(full_method: str) -> tuple[str, dict[str, str]]:
+    name, service, method = _split_method(full_method)
+    return name, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+
+
+def _record_code(span: trace.Span, code: grpc.StatusCode, error_codes: frozenset[grpc.StatusCode] | None) -> None:
+    """Keep the status the client sees on the span; mark the span failed only for codes in `error_codes`."""
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code is not grpc.StatusCode.OK and (error_codes is None or code in error_codes):
+        span.set_status(Status(StatusCode.ERROR, code.name))
+
+
+def _code_of(exc: BaseException) -> grpc.StatusCode:
+    """The status a client sees for a call that raised `exc`."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code()
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
 
 
 async def _end_when_done(span: trace.Span, call: grpc.aio.Call) -> None:
@@ -251,15 +278,3 @@ async def _end_when_done(span: trace.Span, call: grpc.aio.Call) -> None:
         _record_code(span, code, None)
     finally:
         span.end()
-
-
-def _end_failed_start(span: trace.Span, exc: BaseException) -> None:
-    """End the span of a call that failed before it existed (an interceptor further down raised)."""
-    if isinstance(exc, grpc.aio.AioRpcError):
-        code = exc.code()
-    elif isinstance(exc, asyncio.CancelledError):
-        code = grpc.StatusCode.CANCELLED
-    else:
-        code = grpc.StatusCode.UNKNOWN
-    _record_code(span, code, None)
-    span.end()

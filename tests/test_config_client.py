@@ -4,6 +4,7 @@ real Redis registry, with a fake clock driving the cache TTL."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -278,3 +279,17 @@ async def test_stats_count_hits_misses_and_the_hit_rate(client: ConfigurationSer
     assert stats.stale_served == 0
     proto = client.stats_proto()
     assert (proto.cache_hits, proto.cache_misses, proto.hit_rate) == (2, 2, pytest.approx(0.5))
+
+
+async def test_get_many_serves_cached_keys_and_fetches_only_the_missing_ones(
+    client: ConfigurationServiceClient, config_server: ConfigServer
+) -> None:
+    assert await client.get_number(MAX_QUANTITY) == 1000.0
+
+    quantity, venue, enabled = await client.get_many((MAX_QUANTITY, "trading.venue", "trading.enabled"))
+
+    assert (quantity.as_number(), venue.as_string(), enabled.as_bool()) == (1000.0, "SIM", True)
+    assert (client.stats().fetches, config_server.servicer.gets) == (3, 3), "one fetch per key never read before"
+    expected = "trading.venue (testing) is of type string, expected number"
+    with pytest.raises(ConfigurationError, match=re.escape(expected)):
+        venue.as_number()

@@ -21,7 +21,7 @@ from ecosystem.api.config.v1 import config_pb2, config_pb2_grpc
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
-from ecosystem.telemetry import Tracing, setup_tracing
+from ecosystem.telemetry import TracedChannel, Tracing, setup_tracing
 
 LIMIT_KEY = "risk.position_limits.max_notional"
 CRASH_KEY = "risk.crash"
@@ -77,6 +77,17 @@ class TradingEngine(trading_pb2_grpc.TradingEngineServiceServicer):
         )
 
 
+class _ServerSpans(grpc.aio.ServerInterceptor):
+    """The server spans ServiceHost's middleware opens, without its statistics and faults."""
+
+    def __init__(self, tracing: Tracing) -> None:
+        self._tracing = tracing
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        return None if handler is None else self._tracing.traced_handler(handler, details.method)
+
+
 def _limit(environment: str, version: int) -> config_pb2.Configuration:
     return config_pb2.Configuration(
         key=LIMIT_KEY, value="1000000", type=config_pb2.VALUE_TYPE_NUMBER, environment=environment, version=version
@@ -110,7 +121,7 @@ async def ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
 
         async def serve(service_name: str, add: Callable[[Any, grpc.aio.Server], None], servicer: Any) -> str:
             server = grpc.aio.server(
-                interceptors=[(await tracing(service_name)).server_interceptor], options=[("grpc.so_reuseport", 0)]
+                interceptors=[_ServerSpans(await tracing(service_name))], options=[("grpc.so_reuseport", 0)]
             )
             add(servicer, server)
             port = server.add_insecure_port("127.0.0.1:0")
@@ -118,10 +129,10 @@ async def ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
             stack.push_async_callback(server.stop, None)
             return f"127.0.0.1:{port}"
 
-        async def channel(caller: str, target: str) -> grpc.aio.Channel:
-            opened = grpc.aio.insecure_channel(target, interceptors=(await tracing(caller)).client_interceptors)
+        async def channel(caller: str, target: str) -> TracedChannel:
+            opened = grpc.aio.insecure_channel(target)
             stack.push_async_callback(opened.close)
-            return opened
+            return (await tracing(caller)).traced_channel(opened)
 
         config = await serve(
             CONFIGURATION_SERVICE, config_pb2_grpc.add_ConfigurationServiceServicer_to_server, Configuration()
@@ -197,10 +208,9 @@ async def test_an_order_is_one_trace_across_engine_risk_and_configuration(ecosys
 
 
 async def test_a_server_stream_is_traced_until_it_ends(ecosystem: Ecosystem) -> None:
-    async with grpc.aio.insecure_channel(
-        ecosystem.config, interceptors=ecosystem.client_tracing.client_interceptors
-    ) as channel:
-        call = config_pb2_grpc.ConfigurationServiceStub(channel).WatchConfiguration(
+    async with grpc.aio.insecure_channel(ecosystem.config) as channel:
+        stub = config_pb2_grpc.ConfigurationServiceStub(ecosystem.client_tracing.traced_channel(channel))
+        call = stub.WatchConfiguration(
             config_pb2.WatchConfigurationRequest(prefix="risk", environment="testing"), timeout=CALL_TIMEOUT_S
         )
         versions = [change.configuration.version async for change in call]
@@ -219,11 +229,10 @@ async def test_a_server_stream_is_traced_until_it_ends(ecosystem: Ecosystem) -> 
 
 
 async def test_an_aborted_call_keeps_the_status_the_client_saw(ecosystem: Ecosystem) -> None:
-    async with grpc.aio.insecure_channel(
-        ecosystem.config, interceptors=ecosystem.client_tracing.client_interceptors
-    ) as channel:
+    async with grpc.aio.insecure_channel(ecosystem.config) as channel:
+        stub = config_pb2_grpc.ConfigurationServiceStub(ecosystem.client_tracing.traced_channel(channel))
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await config_pb2_grpc.ConfigurationServiceStub(channel).GetConfiguration(
+            await stub.GetConfiguration(
                 config_pb2.GetConfigurationRequest(key="risk.missing", environment="testing"), timeout=CALL_TIMEOUT_S
             )
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND

@@ -56,11 +56,10 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
         timeout = context.time_remaining()
         try:
-            max_quantity, max_notional, allowed = await asyncio.gather(
-                self._config.get_number(MAX_QUANTITY, timeout=timeout),
-                self._config.get_number(MAX_NOTIONAL, timeout=timeout),
-                self._config.get_json(ALLOWED_SYMBOLS, timeout=timeout),
+            quantity, notional_limit, symbols = await self._config.get_many(
+                (MAX_QUANTITY, MAX_NOTIONAL, ALLOWED_SYMBOLS), timeout=timeout
             )
+            max_quantity, max_notional, allowed = quantity.as_number(), notional_limit.as_number(), symbols.as_json()
         except ConfigurationError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"risk-monitor cannot read its limits: {exc}")
         notional = order.quantity * order.price
