@@ -148,17 +148,14 @@ def _index_key(environment: str) -> str:
 class ConfigStore:
     """Reads, writes, seeds and watches configuration; every input is validated before Redis is touched."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, seed: Path | None = None) -> None:
+        """With `seed`, a read that finds Redis emptied (flushed, restarted) seeds it again first."""
         self._redis = redis
+        self._seed = seed
         self._set_script = redis.register_script(_SET_SCRIPT)
 
     async def get(self, key: str, environment: str) -> StoredConfig:
-        validate_environment(environment)
-        validate_key(key)
-        fields = await self._redis.hgetall(_config_key(environment, key))
-        if not fields:
-            raise ConfigNotFoundError(key, environment)
-        return _from_fields(key, environment, fields)
+        return (await self.get_many([key], environment))[0]
 
     async def get_many(self, keys: Iterable[str], environment: str) -> list[StoredConfig]:
         """Every key, in the order asked; ConfigNotFoundError names the first missing one."""
@@ -166,10 +163,9 @@ class ConfigStore:
         keys = list(keys)
         for key in keys:
             validate_key(key)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(_config_key(environment, key))
-            results = await pipe.execute()
+        results = await self._read(keys, environment)
+        if not all(results) and await self._reseeded():
+            results = await self._read(keys, environment)
         for key, fields in zip(keys, results, strict=True):
             if not fields:
                 raise ConfigNotFoundError(key, environment)
@@ -180,11 +176,11 @@ class ConfigStore:
         validate_environment(environment)
         if prefix:
             validate_key(prefix, what="prefix")
-        keys = sorted(key for key in await self._redis.smembers(_index_key(environment)) if matches_prefix(key, prefix))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(_config_key(environment, key))
-            results = await pipe.execute()
+        known = await self._redis.smembers(_index_key(environment))
+        if not known and await self._reseeded():
+            known = await self._redis.smembers(_index_key(environment))
+        keys = sorted(key for key in known if matches_prefix(key, prefix))
+        results = await self._read(keys, environment)
         return [_from_fields(key, environment, fields) for key, fields in zip(keys, results, strict=True) if fields]
 
     async def set(self, key: str, value: str, type_: str, environment: str) -> StoredConfig:
@@ -208,6 +204,16 @@ class ConfigStore:
         if await self._redis.exists(SEEDED_MARKER):
             return 0
         return await self.seed(path)
+
+    async def _read(self, keys: list[str], environment: str) -> list[dict[str, str]]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(_config_key(environment, key))
+            return await pipe.execute()
+
+    async def _reseeded(self) -> bool:
+        """Whether the seed was lost and has just been written again."""
+        return self._seed is not None and await self.ensure_seeded(self._seed) > 0
 
     async def latest_change_id(self) -> str:
         """The id of the newest change so far: watching from it yields only changes made after this call."""

@@ -261,6 +261,21 @@ async def test_seed_writes_every_environment_and_keeps_values_set_at_run_time(
     assert (restored.value, restored.version) == ("1000", 3)
 
 
+async def test_a_store_with_a_seed_seeds_again_when_a_read_finds_redis_emptied(
+    aredis: aioredis.Redis, seed_file: Path
+) -> None:
+    store = ConfigStore(aredis, seed=seed_file)
+    await store.seed(seed_file)
+
+    await aredis.flushall()
+    assert (await store.get("risk.max_order_quantity", "testing")).value == "1000"
+    await aredis.flushall()
+    listed = [c.key for c in await store.list("risk", "production")]
+    assert listed == ["risk.allowed_symbols", "risk.limits", "risk.max_order_quantity", "risk.ratio"]
+    with pytest.raises(ConfigNotFoundError):
+        await store.get("risk.not_in_the_seed", "testing")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

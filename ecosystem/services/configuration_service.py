@@ -121,8 +121,8 @@ class ConfigurationServicer(config_pb2_grpc.ConfigurationServiceServicer):
 
 async def serve(settings: Settings) -> None:
     async with ServiceHost(CONFIGURATION_SERVICE, settings) as host:
-        store = ConfigStore(host.redis)
         seed = Path(settings.config_seed) if settings.config_seed else DEFAULT_SEED
+        store = ConfigStore(host.redis, seed=seed)
         log_event("config_seeded", path=str(seed), written=await store.seed(seed))
         host.add_service(
             config_pb2_grpc.add_ConfigurationServiceServicer_to_server,
