@@ -247,7 +247,7 @@ def keep(reports: Path, into: Path) -> None:
             shutil.copytree(source, into / name)
         elif source.is_file():
             shutil.copy2(source, into / name)
-    print(f"kept:     {into}", flush=True)
+    print(f"kept:     {_shown(into)}", flush=True)
 
 
 def _environment_properties(run_info: dict) -> dict[str, object]:
@@ -271,6 +271,14 @@ def _generate_html(verdict: Verdict, results: Path, out: Path, root: Path) -> No
         verdict.notes.append(f"Allure HTML report missing: {exc}")
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the current folder when it lies below it, as a user would type it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Path) -> None:
     totals = verdict.totals()
     rule = "=" * 78
@@ -287,9 +295,9 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
     lines += [f"  note: {note}" for note in verdict.notes]
     index = reports / "allure-report" / "index.html"
     lines += [
-        f"sign-off: {md_path}  {json_path}",
-        f"report:   {index if index.is_file() else '(missing)'}",
-        f"junit:    {reports / 'junit'}",
+        f"sign-off: {_shown(md_path)}  {_shown(json_path)}",
+        f"report:   {_shown(index) if index.is_file() else '(missing)'}",
+        f"junit:    {_shown(reports / 'junit')}",
         rule,
     ]
     print("\n".join(lines), flush=True)
