@@ -64,14 +64,8 @@ class Images:
 
 def ensure_images(log: Callable[[str], None] = print) -> Images:
     """Build or reuse every image the stack needs; BASE_IMAGE and REDIS_IMAGE in the environment override defaults."""
-    base = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
-    redis_image = os.environ.get("REDIS_IMAGE", DEFAULT_REDIS_IMAGE)
-    if not _present_or_pulled(base, log):
-        log(f"images: {base} cannot be pulled; using the local Debian base {LOCAL_BASE_IMAGE}")
-        base = ensure_local_base(log)
-    if not _present_or_pulled(redis_image, log):
-        log(f"images: {redis_image} cannot be pulled; running redis-server from {LOCAL_BASE_IMAGE}")
-        redis_image = ensure_local_base(log)
+    base = _usable(os.environ.get("BASE_IMAGE"), DEFAULT_BASE_IMAGE, log)
+    redis_image = _usable(os.environ.get("REDIS_IMAGE"), DEFAULT_REDIS_IMAGE, log)
     ensure_wheelhouse(log)
     started = time.monotonic()
     _run(
@@ -153,14 +147,30 @@ def ensure_wheelhouse(log: Callable[[str], None] = print) -> Path:
     return WHEELHOUSE
 
 
+def _usable(chosen: str | None, default: str, log: Callable[[str], None]) -> str:
+    """The image to run: the one chosen in the environment, else the default, else the local base.
+
+    A default that is not here is pulled only while there is no local base yet: once the registry
+    has failed and the base is built, later runs do not ask the registry again.
+    """
+    image = chosen or default
+    if _present(image):
+        return image
+    if not chosen and _present(LOCAL_BASE_IMAGE):
+        log(f"images: {image} is not here; using {LOCAL_BASE_IMAGE} (`docker pull {image}` to use it instead)")
+        return LOCAL_BASE_IMAGE
+    if _pulled(image, log):
+        return image
+    log(f"images: {image} cannot be pulled; using the local Debian base {LOCAL_BASE_IMAGE}")
+    return ensure_local_base(log)
+
+
 def _present(image: str) -> bool:
     inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False)
     return inspect.returncode == 0
 
 
-def _present_or_pulled(image: str, log: Callable[[str], None]) -> bool:
-    if _present(image):
-        return True
+def _pulled(image: str, log: Callable[[str], None]) -> bool:
     try:
         pull = subprocess.run(["docker", "pull", image], capture_output=True, text=True, timeout=PULL_TIMEOUT_S)
     except subprocess.TimeoutExpired:
