@@ -13,7 +13,7 @@ from acceptance.waits import wait_until_async
 from ecosystem.api.coordinator.v1 import coordinator_pb2 as pb
 from ecosystem.api.coordinator.v1 import coordinator_pb2_grpc
 from ecosystem.names import RISK_MONITOR, TRADING_SYSTEM_ENGINE
-from ecosystem.services.test_coordinator import TestCoordinatorServicer
+from ecosystem.services.test_coordinator import RECOVERY_GRACE_MS, TestCoordinatorServicer
 
 T0 = 1_700_000_000.0
 
@@ -251,6 +251,25 @@ async def test_recovery_time_counts_from_the_scheduled_end(coordinator: Coordina
     assert recovered.status == pb.RECOVERED
     assert recovered.recovered_at.ToMilliseconds() == int(T0 * 1000) + 1_075
     assert recovered.recovery_time_ms == 45
+
+
+async def test_an_event_an_instance_never_recovers_fails_naming_it(coordinator: Coordinator) -> None:
+    stub, clock = coordinator.stub, coordinator.clock
+    event = await stub.InjectChaos(latency(duration_ms=1_000))
+    await stub.ReportChaosEvent(report(event.event_id, pb.INJECTED, "inst-a"))
+    await stub.ReportChaosEvent(report(event.event_id, pb.INJECTED, "inst-b"))
+    clock.advance_ms(1_000)
+    await stub.ReportChaosEvent(report(event.event_id, pb.RECOVERED, "inst-a"))
+
+    clock.advance_ms(RECOVERY_GRACE_MS)
+    assert (await stub.GetChaosEvent(pb.GetChaosEventRequest(event_id=event.event_id))).status == pb.INJECTED
+    clock.advance_ms(1)
+    failed = await stub.GetChaosEvent(pb.GetChaosEventRequest(event_id=event.event_id))
+
+    assert failed.status == pb.FAILED
+    assert failed.detail == f"no RECOVERED report from inst-b within {RECOVERY_GRACE_MS} ms of the end"
+    listed = await stub.ListChaosEvents(pb.ListChaosEventsRequest())
+    assert [e.status for e in listed.events] == [pb.FAILED]
 
 
 async def test_recovery_reported_early_counts_as_zero(coordinator: Coordinator) -> None:

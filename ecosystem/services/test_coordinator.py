@@ -32,6 +32,9 @@ MAX_DURATION_MS = 600_000
 MAX_DELAY_MS = 60_000
 # A scenario keeps its most recent outcomes only; outcome_counts counts them all.
 MAX_KEPT_OUTCOMES = 1_000
+# An instance that applied a fault and has not reported it removed this long after the event's end
+# is taken for dead (killed, partitioned): the event is FAILED, naming it, instead of INJECTED forever.
+RECOVERY_GRACE_MS = 30_000
 OUTCOMES = ("ACCEPTED", "REJECTED", "FAILED")
 
 PARAMETERS = {
@@ -287,9 +290,10 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"target_service must be empty or one of {', '.join(ALL_SERVICES)}, got {target!r}",
             )
-        return coordinator_pb2.ListChaosEventsResponse(
-            events=[s.event for s in self._events.values() if not target or s.event.target_service == target]
-        )
+        states = [s for s in self._events.values() if not target or s.event.target_service == target]
+        for state in states:
+            self._settle_overdue(state)
+        return coordinator_pb2.ListChaosEventsResponse(events=[s.event for s in states])
 
     async def ReportChaosEvent(
         self, request: coordinator_pb2.ReportChaosEventRequest, context: grpc.aio.ServicerContext
@@ -436,7 +440,18 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         state = self._events.get(event_id)
         if state is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"chaos event not found: {event_id}")
+        self._settle_overdue(state)
         return state
+
+    def _settle_overdue(self, state: _EventState) -> None:
+        event = state.event
+        if event.status != coordinator_pb2.INJECTED:
+            return
+        overdue_ms = self._now().ToMilliseconds() - (event.injected_at.ToMilliseconds() + event.duration_ms)
+        if overdue_ms > RECOVERY_GRACE_MS:
+            silent = sorted(set(event.acknowledged_by) - state.recovered_by)
+            event.status = coordinator_pb2.FAILED
+            event.detail = f"no RECOVERED report from {', '.join(silent)} within {RECOVERY_GRACE_MS} ms of the end"
 
     def _now(self) -> Timestamp:
         now = Timestamp()
