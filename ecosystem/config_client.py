@@ -100,6 +100,7 @@ class ConfigurationServiceClient:
         self._inflight: dict[str, asyncio.Task[ConfigValue]] = {}
         self._hits = self._misses = self._stale = self._fetches = 0
         self._watch: asyncio.Task[None] | None = None
+        # Set while the watch is live and the cache re-read after it (re)connected.
         self.watching = asyncio.Event()
 
     async def start(self) -> None:

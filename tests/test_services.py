@@ -323,3 +323,44 @@ def test_the_engine_started_before_its_dependencies_uses_them_once_they_appear(c
         what="the engine, started first, accepts an order once configuration-service and risk-monitor appear",
     )
     assert accepted.risk_instance_id == risk.instance_id
+
+
+def test_risk_metrics_follow_approved_orders_and_reported_status(channels: Channels) -> None:
+    risk = channels.risk()
+    strategy = risk_pb2.StrategyStatus(strategy_id="metrics-strategy", status="RUNNING")
+    with pytest.raises(grpc.RpcError) as unknown:
+        risk.GetRiskMetrics(risk_pb2.GetRiskMetricsRequest(strategy_id=strategy.strategy_id), timeout=TIMEOUT_S)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+    assert risk.ReportStrategyStatus(strategy, timeout=TIMEOUT_S).accepted
+    order = risk_pb2.Order(strategy_id=strategy.strategy_id, symbol="BTC-USD", side=risk_pb2.SIDE_SELL, quantity=2,
+                           price=100)
+    risk.CheckOrder(risk_pb2.CheckOrderRequest(order=order), timeout=TIMEOUT_S)
+    metrics = risk.GetRiskMetrics(risk_pb2.GetRiskMetricsRequest(strategy_id=strategy.strategy_id), timeout=TIMEOUT_S)
+
+    assert (metrics.gross_exposure, metrics.net_exposure, metrics.approved_orders, metrics.last_status) == (
+        200, -200, 1, "RUNNING"
+    )
+
+
+def test_an_order_rejected_for_a_limit_raises_a_risk_alert(channels: Channels) -> None:
+    alerts = channels.risk().StreamRiskAlerts(risk_pb2.StreamRiskAlertsRequest(strategy_id="s1"), timeout=WAIT_S)
+    received: list[risk_pb2.RiskAlert] = []
+    reader = threading.Thread(target=lambda: received.append(next(alerts)), daemon=True)
+    reader.start()
+    try:
+        # The stream is live once the server has subscribed it: reject orders until an alert arrives.
+        wait_until(
+            lambda: (submit(channels, quantity=5_000, price=1), received)[1],
+            timeout=WAIT_S,
+            what="risk-monitor streams an alert for an order rejected for risk.max_order_quantity",
+            interval=0.05,
+        )
+    finally:
+        alerts.cancel()
+        reader.join(timeout=WAIT_S)
+    alert = received[0]
+    assert (alert.strategy_id, alert.limit, alert.limit_value, alert.observed) == (
+        "s1", MAX_QUANTITY, 1000, 5000
+    )
+    assert MAX_QUANTITY in alert.message
