@@ -52,14 +52,16 @@ def before_all(context: Context) -> None:
     print(f"stack target: {name} ({reason})")
     context.otlp = None
     options: dict[str, Any] = {}
-    if name == "external":
+    # The suite starts, owns and may break every stack but an external one.
+    owned = name != "external"
+    if not owned:
         options["redis_url"] = userdata.get("redis_url", "redis://127.0.0.1:6379/0")
     context.stack = make_target(name, **options)
-    if name != "external":
+    if owned:
         # The target says where its services can reach the receiver (containers cannot reach loopback).
         context.otlp = OtlpReceiver(bind_host=context.stack.otlp_bind_host).start()
         context.stack.export_traces_to(context.otlp.endpoint)
-    context.capabilities = set(context.stack.capabilities) | (OWNED_STACK_CAPABILITIES if context.otlp else set())
+    context.capabilities = set(context.stack.capabilities) | (OWNED_STACK_CAPABILITIES if owned else set())
     context.stack.start()
     context.ecosystem = EcosystemDriver(context.stack, RpcClient(), context.otlp)
 

@@ -76,7 +76,8 @@ def measure_real_path(target: LocalTarget, settings: LoadSettings) -> dict[str, 
 def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, object]:
     """SubmitOrder on a second stack exporting spans to an OTLP receiver in its own process."""
     with running("otlp") as receiver:
-        target = LocalTarget(log_dir=log_dir / "traced", otlp_endpoint=receiver.endpoint)
+        target = LocalTarget(log_dir=log_dir / "traced")
+        target.export_traces_to(receiver.endpoint)
         target.start()
         try:
             result = measure_real_path(target, settings)

@@ -21,6 +21,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from ecosystem.logs import log_event
 from ecosystem.names import ENVIRONMENTS
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z][a-zA-Z0-9_]*)*$")
@@ -213,7 +214,12 @@ class ConfigStore:
 
     async def _reseeded(self) -> bool:
         """Whether the seed was lost and has just been written again."""
-        return self._seed is not None and await self.ensure_seeded(self._seed) > 0
+        if self._seed is None:
+            return False
+        written = await self.ensure_seeded(self._seed)
+        if written:
+            log_event("config_reseeded", path=str(self._seed), written=written)
+        return written > 0
 
     async def latest_change_id(self) -> str:
         """The id of the newest change so far: watching from it yields only changes made after this call."""

@@ -155,7 +155,6 @@ class DockerTarget(StackTarget):
         self,
         *,
         log_dir: Path | str | None = None,
-        otlp_endpoint: str = "",
         timings: SuiteTimings = SUITE_TIMINGS,
         start_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
@@ -170,7 +169,7 @@ class DockerTarget(StackTarget):
             "ECOSYSTEM_SUITE_OWNER": f"{socket.gethostname()}:{os.getpid()}",
             **timings.environment(),
             "ECOSYSTEM_STOP_GRACE_PERIOD": f"{self.stop_timeout:g}s",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "",
             **(env or {}),
         }
         self._network: Network | None = None

@@ -121,7 +121,6 @@ class LocalTarget(StackTarget):
         self,
         *,
         log_dir: Path | str | None = None,
-        otlp_endpoint: str = "",
         timings: SuiteTimings = SUITE_TIMINGS,
         start_timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
@@ -137,8 +136,6 @@ class LocalTarget(StackTarget):
             **timings.environment(),
             "PYTHONUNBUFFERED": "1",
         }
-        if otlp_endpoint:
-            self._env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
         self._env.update(env or {})
         self._children = _Children()
         self._client: redis.Redis | None = None

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import NoReturn
 
 import grpc
-import redis.exceptions
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ecosystem.api.config.v1 import config_pb2, config_pb2_grpc
@@ -129,25 +128,7 @@ async def serve(settings: Settings) -> None:
             ConfigurationServicer(store),
             GRPC_SERVICES[CONFIGURATION_SERVICE],
         )
-        reseeding = asyncio.create_task(_keep_seeded(store, seed, settings.registry_ttl_ms / 3000))
-        try:
-            await host.serve()
-        finally:
-            reseeding.cancel()
-            await asyncio.gather(reseeding, return_exceptions=True)
-
-
-async def _keep_seeded(store: ConfigStore, seed: Path, interval_s: float) -> None:
-    """Repair the seed after Redis loses its data, at the same pace as registrations are repaired."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            written = await store.ensure_seeded(seed)
-        except redis.exceptions.RedisError as exc:
-            log_event("reseed_failed", error=str(exc))
-            continue
-        if written:
-            log_event("config_reseeded", path=str(seed), written=written)
+        await host.serve()
 
 
 def main() -> None:
