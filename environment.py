@@ -1,34 +1,37 @@
-"""behave hooks: start the stack once per run, skip what the target cannot do, report failures fully.
+"""behave hooks: start the stack once per run, keep it healthy between scenarios, report failures fully.
 
     behave features/                                  # the best target here (docker, else local)
     behave -D target=local features/
     behave -D target=external -D redis_url=redis://127.0.0.1:6379/0 features/
 
-A hook or cleanup error is written to reports/hook-errors.jsonl, so the sign-off can never be GO
-when one happened, whatever the formatters show.
+Every scenario starts on a healthy stack: after it, the suite undoes what its steps broke and
+rebuilds the stack if that is not enough (acceptance/suite.py). Each scenario's outcome, its failing
+step and what was done after it go to reports/scenarios.jsonl, in the order they ran, so the
+sign-off can open with the first failure; hook errors go to reports/hook-errors.jsonl, so the
+sign-off is never GO when one happened, whatever the formatters show.
 """
 
 from __future__ import annotations
 
-import json
 import signal
+import time
 from typing import Any
 
-import allure
-from behave.model import Scenario
+from behave.model import Scenario, Step
+from behave.model_core import Status
 from behave.runner import Context
 
-from acceptance.driver import EcosystemDriver
-from acceptance.hooks import REPORTS, recorded
+from acceptance import evidence
+from acceptance.hooks import explain_step_errors, recorded, reports_dir
 from acceptance.otlp_receiver import OtlpReceiver
-from acceptance.rpc import RpcClient
-from acceptance.signoff import record_hook_error
+from acceptance.signoff import ScenarioRecord, record_hook_error, record_scenario
+from acceptance.suite import Suite
 from acceptance.targets import default_target_name, make_target
-from ecosystem.discovery import RegistryError
 
 NEEDS_PREFIX = "needs."
 # What the suite can do to a stack it started itself: receive its traces, inject faults into it.
 OWNED_STACK_CAPABILITIES = {"tracing", "chaos"}
+FAILED = (Status.failed, Status.error, Status.hook_error, Status.undefined)
 
 
 def _terminate_on_sigterm() -> None:
@@ -43,6 +46,8 @@ def _terminate_on_sigterm() -> None:
 @recorded
 def before_all(context: Context) -> None:
     _terminate_on_sigterm()
+    # The registry the runner matches steps with (not always the module-level one: behave imports it twice).
+    explain_step_errors(context._runner.step_registry)
     userdata = context.config.userdata
     name = userdata.get("target")
     if name:
@@ -50,23 +55,23 @@ def before_all(context: Context) -> None:
     else:
         name, reason = default_target_name()
     print(f"stack target: {name} ({reason})")
-    context.otlp = None
     options: dict[str, Any] = {}
     # The suite starts, owns and may break every stack but an external one.
     owned = name != "external"
     if not owned:
         options["redis_url"] = userdata.get("redis_url", "redis://127.0.0.1:6379/0")
-    context.stack = make_target(name, **options)
+    stack = make_target(name, **options)
+    otlp = None
     if owned:
         # The target says where its services can reach the receiver (containers cannot reach loopback).
-        context.otlp = OtlpReceiver(bind_host=context.stack.otlp_bind_host).start()
-        context.stack.export_traces_to(context.otlp.endpoint)
-    context.capabilities = set(context.stack.capabilities) | (OWNED_STACK_CAPABILITIES if owned else set())
-    context.stack.start()
-    context.ecosystem = EcosystemDriver(context.stack, RpcClient(), context.otlp)
+        otlp = OtlpReceiver(bind_host=stack.otlp_bind_host).start()
+        stack.export_traces_to(otlp.endpoint)
+    context.capabilities = set(stack.capabilities) | (OWNED_STACK_CAPABILITIES if owned else set())
+    context.suite = Suite(stack, otlp)
+    stack.start()
+    context.suite.verify_healthy()
 
 
-@recorded
 def before_scenario(context: Context, scenario: Scenario) -> None:
     missing = sorted(
         tag[len(NEEDS_PREFIX):]
@@ -74,40 +79,59 @@ def before_scenario(context: Context, scenario: Scenario) -> None:
         if tag.startswith(NEEDS_PREFIX) and tag[len(NEEDS_PREFIX):] not in context.capabilities
     )
     if missing:
-        scenario.skip(f"target {context.stack.name!r} cannot {', '.join(missing)}")
+        scenario.skip(f"target {context.suite.stack.name!r} cannot {', '.join(missing)}")
         return
-    context.result = None
-    context.results = []
-    context.deadline_s = 5.0
-    context.metadata = {}
+    # Raises when the stack is broken beyond rebuilding: the scenario fails at once, saying why.
+    context.suite.begin(scenario.name)
 
 
-@recorded
+def after_step(context: Context, step: Step) -> None:
+    evidence.attach_step_calls(context.suite.scenario.calls.take_unreported())
+
+
 def after_scenario(context: Context, scenario: Scenario) -> None:
-    if scenario.status.name in ("failed", "error", "hook_error"):
-        for label, text in context.stack.logs(lines=200).items():
-            allure.attach(text, name=f"log {label}", attachment_type=allure.attachment_type.TEXT)
-        try:
-            snapshot = json.dumps(context.ecosystem.registry_snapshot(), indent=2)
-        except RegistryError as exc:
-            snapshot = json.dumps({"error": str(exc)})
-        allure.attach(snapshot, name="registry snapshot", attachment_type=allure.attachment_type.JSON)
+    if scenario.status == Status.skipped:
+        return
+    suite = context.suite
+    failed = scenario.status in FAILED
+    try:
+        end = suite.end(failed=failed)
+    except Exception as exc:  # the suite's own bug: recorded, and the run goes on
+        record_hook_error(reports_dir(context), "after_scenario", scenario.name, exc)
+        raise
+    failing = next((step for step in scenario.all_steps if step.status in FAILED), None)
+    record_scenario(reports_dir(context), ScenarioRecord(
+        feature=scenario.feature.name,
+        scenario=scenario.name,
+        location=str(scenario.location),
+        status=scenario.status.name,
+        step=f"{failing.keyword} {failing.name}" if failing else "",
+        message=_first_line((failing.error_message if failing else "") or scenario.error_message or ""),
+        started_at=suite.scenario.started_at,
+        duration_s=round(time.time() - suite.scenario.started_at, 3),
+        restored=end.restored,
+        rebuilt=end.rebuilt,
+    ))
 
 
 def after_all(context: Context) -> None:
+    suite = getattr(context, "suite", None)
+    if suite is None:
+        return  # before_all failed before the suite existed
     errors = []
-    for close in (
-        lambda: context.ecosystem.close(),
-        lambda: context.ecosystem.rpc.close(),
-        lambda: context.stack.stop_all(),
-        lambda: context.otlp and context.otlp.stop(),
-    ):
+    for close in (suite.close, suite.stack.stop_all, lambda: suite.otlp and suite.otlp.stop()):
         try:
             close()
-        except AttributeError:
-            pass  # before_all failed before creating it
         except Exception as exc:
-            record_hook_error(REPORTS, "after_all", "run", exc)
+            record_hook_error(reports_dir(context), "after_all", "run", exc)
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+def _first_line(message: str) -> str:
+    """The assertion's own message: behave appends a traceback to errors, which the record does not need."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback"):
+        return lines[-1]
+    return "\n".join(lines[:20])

@@ -5,6 +5,11 @@ allure-behave shows a `before_scenario` error as skipped, a cleanup error as pas
 marked broken, and every hook or cleanup error becomes a broken result of its own: the report is never
 green where behave failed.
 
+The report's first screen carries the verdict: its title starts with GO or NO-GO, each reason is one of
+Allure's global errors (root cause first) and the sign-off is a global attachment. A failure whose re-run
+on a rebuilt stack passed is marked flaky. The generated page is stripped of the analytics tag Allure 3
+embeds, so opening the report makes no request to any outside host.
+
 `python -m acceptance.allure_report` regenerates the HTML from reports/allure-results (`make report`).
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +31,12 @@ from acceptance.signoff import ERROR_STATUSES, FAILED_STATUSES, UNTESTED, Featur
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALLURE_CONFIG = REPO_ROOT / "allurerc.json"
 HOOK_ERRORS_SUITE = "Hook and cleanup errors"
+# Allure 3.18's awesome template adds Google Analytics to every report (allure3 issue 476).
+_ANALYTICS = re.compile(
+    r'\s*<script async src="https://www\.googletagmanager\.com/[^"]*"></script>\s*<script>.*?gtag\(.*?</script>',
+    re.DOTALL,
+)
+_OUTSIDE_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
 _GENERATE_TIMEOUT_S = 300
 _NPM_CI_TIMEOUT_S = 600
 
@@ -56,7 +68,29 @@ def generate_html(results: Path, out: Path, *, config: Path = ALLURE_CONFIG, rep
     index = out / "index.html"
     if not index.is_file():
         raise ReportError(f"allure generate finished but wrote no {index}")
+    keep_offline(index)
     return index
+
+
+def keep_offline(index: Path) -> None:
+    """Remove the analytics tag; ReportError if the page still loads anything from outside the file."""
+    html = _ANALYTICS.sub("", index.read_text(encoding="utf-8"))
+    outside = _OUTSIDE_REFERENCE.search(html)
+    if outside:
+        context = html[max(0, outside.start() - 80):outside.end() + 80]
+        raise ReportError(f"{index} would load from an outside host: ...{context}...")
+    index.write_text(html, encoding="utf-8")
+
+
+def write_report_config(base: Path, reports: Path, verdict: str) -> Path:
+    """allurerc.json with the verdict leading the report's title; written to reports/."""
+    config = json.loads(base.read_text(encoding="utf-8"))
+    title = f"{verdict}: {config['name']}"
+    config["name"] = title
+    config["plugins"]["awesome"]["options"]["reportName"] = title
+    path = reports / "allurerc.json"
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return path
 
 
 def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> None:
@@ -95,6 +129,46 @@ def mark_failed_scenarios(results: Path, features: Iterable[FeatureResult]) -> i
         path.write_text(json.dumps(result), encoding="utf-8")
         changed += 1
     return changed
+
+
+def mark_reproduction(results: Path, failures: Iterable[Mapping[str, object]]) -> int:
+    """Say on each failed scenario's result whether its re-run on a rebuilt stack reproduced it.
+
+    A failure that did not reproduce is marked flaky (Allure's own filter), never passed: the verdict
+    stays NO-GO. Returns how many results changed.
+    """
+    by_name = {f"{f['feature']}: {f['scenario']}": str(f.get("reproduction", "")) for f in failures}
+    changed = 0
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        reproduction = by_name.get(result.get("fullName", ""))
+        if not reproduction:
+            continue
+        details = result.setdefault("statusDetails", {})
+        details["message"] = f"[re-run on a rebuilt stack: {reproduction}] {details.get('message', '')}"
+        details["flaky"] = reproduction != "reproduced"
+        result.setdefault("labels", []).append({"name": "tag", "value": f"re-run: {reproduction}"})
+        path.write_text(json.dumps(result), encoding="utf-8")
+        changed += 1
+    return changed
+
+
+def write_verdict(results: Path, verdict: str, reasons: Iterable[str], signoff_md: Path) -> Path:
+    """Allure global errors (one per reason, root cause first) and the sign-off as a global attachment."""
+    now_ms = int(time.time() * 1000)
+    source = f"{uuid.uuid4()}-attachment.md"
+    shutil.copyfile(signoff_md, results / source)
+    reason_list = list(reasons)
+    errors = [{"message": f"{verdict} reason {n} of {len(reason_list)}: {reason}", "timestamp": now_ms}
+              for n, reason in enumerate(reason_list, start=1)]
+    globals_ = {
+        "errors": errors,
+        "attachments": [{"name": f"sign-off: {verdict}", "source": source, "type": "text/markdown",
+                         "timestamp": now_ms}],
+    }
+    path = results / f"{uuid.uuid4()}-globals.json"
+    path.write_text(json.dumps(globals_), encoding="utf-8")
+    return path
 
 
 def write_hook_error_results(results: Path, hook_errors: Iterable[HookError]) -> list[Path]:
@@ -158,11 +232,13 @@ def _property_value(value: object) -> str:
 
 
 def main() -> int:
-    results = REPO_ROOT / "reports" / "allure-results"
-    out = REPO_ROOT / "reports" / "allure-report"
+    reports = REPO_ROOT / "reports"
+    results = reports / "allure-results"
+    out = reports / "allure-report"
+    config = reports / "allurerc.json"  # the last run's, with its verdict in the title
     try:
         ensure_node_packages()
-        index = generate_html(results, out)
+        index = generate_html(results, out, config=config if config.is_file() else ALLURE_CONFIG)
     except ReportError as exc:
         print(f"Allure report NOT generated: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 
@@ -56,3 +57,42 @@ def wait_serving(endpoint: str, services: Iterable[str], timeout: float) -> None
                 what=f"{endpoint} answers health Check SERVING for {service_name!r}",
                 interval=0.05,
             )
+
+
+class HealthWatch:
+    """A grpc.health.v1 `Watch` stream read in a background thread: every status the server sent, in order.
+
+    Catches what a poll of `Check` can miss, such as the short NOT_SERVING window of a draining server.
+    """
+
+    def __init__(self, endpoint: str, service_name: str) -> None:
+        self.endpoint = endpoint
+        self.service_name = service_name
+        self._channel = grpc.insecure_channel(endpoint)
+        self._call = health_pb2_grpc.HealthStub(self._channel).Watch(
+            health_pb2.HealthCheckRequest(service=service_name)
+        )
+        self._lock = threading.Lock()
+        self._statuses: list[str] = []
+        self.ended = ""  # how the stream ended, once it has
+        self._reader = threading.Thread(target=self._read, name=f"health-watch-{endpoint}", daemon=True)
+        self._reader.start()
+
+    def statuses(self) -> list[str]:
+        with self._lock:
+            return list(self._statuses)
+
+    def close(self) -> None:
+        self._call.cancel()
+        self._channel.close()
+        self._reader.join(timeout=2.0)
+
+    def _read(self) -> None:
+        try:
+            for response in self._call:
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+                with self._lock:
+                    self._statuses.append(status)
+            self.ended = "the server ended the stream"
+        except grpc.RpcError as exc:
+            self.ended = f"{exc.code().name}: {exc.details() or ''}"

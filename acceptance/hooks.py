@@ -1,4 +1,5 @@
-"""Hook and cleanup errors are recorded for the sign-off before behave sees them.
+"""What environment.py's hooks share: where the run's reports go, hook errors recorded before behave
+sees them, and step errors that name what went wrong.
 
 Allure shows a before_scenario error as skipped and a cleanup error as passed; the sign-off reads
 reports/hook-errors.jsonl instead, so neither can ever look green.
@@ -7,15 +8,24 @@ reports/hook-errors.jsonl instead, so neither can ever look green.
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from behave.api.pending_step import StepNotImplementedError
 from behave.runner import Context
+from behave.step_registry import StepRegistry
 
 from acceptance.signoff import record_hook_error
 
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPORTS = REPO_ROOT / "reports"
+
+
+def reports_dir(context: Context) -> Path:
+    """reports/ unless the run names another folder (`-D reports_dir=...`, as the re-run of failures does)."""
+    return REPO_ROOT / context.config.userdata.get("reports_dir", "reports")
 
 
 def recorded(hook: Callable[..., None]) -> Callable[..., None]:
@@ -26,21 +36,52 @@ def recorded(hook: Callable[..., None]) -> Callable[..., None]:
         try:
             hook(context, *args)
         except Exception as exc:
-            record_hook_error(REPORTS, hook.__name__, getattr(args[0], "name", "") if args else "run", exc)
+            where = getattr(args[0], "name", "") if args else "run"
+            record_hook_error(reports_dir(context), hook.__name__, where, exc)
             raise
 
     return run
 
 
-def add_cleanup(context: Context, cleanup: Callable[..., None], *args: Any) -> None:
-    """`context.add_cleanup`, with the cleanup's errors recorded against the running scenario."""
-    where = context.scenario.name if getattr(context, "scenario", None) else "run"
+def explain_step_errors(registry: StepRegistry) -> None:
+    """Every step turns a Python error into a failure that says what went wrong and where.
 
-    def run() -> None:
+    behave reports an exception other than AssertionError as a bare traceback and Allure files it as a
+    test error; a release manager needs "what was missing" instead.
+    """
+    for matchers in registry.steps.values():
+        for matcher in matchers:
+            if not getattr(matcher.func, "explains_errors", False):
+                matcher.func = _explaining(matcher.func)
+
+
+def _explaining(step: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(step)
+    def run(context: Context, *args: Any, **kwargs: Any) -> None:
         try:
-            cleanup(*args)
-        except Exception as exc:
-            record_hook_error(REPORTS, f"cleanup {getattr(cleanup, '__name__', repr(cleanup))}", where, exc)
+            step(context, *args, **kwargs)
+        except (AssertionError, StepNotImplementedError):
             raise
+        except Exception as exc:
+            raise AssertionError(explain(exc)) from exc
 
-    context.add_cleanup(run)
+    run.explains_errors = True  # type: ignore[attr-defined]
+    return run
+
+
+def explain(exc: Exception) -> str:
+    """One line: what went wrong, and the innermost line of the suite's own code it went wrong in."""
+    if isinstance(exc, KeyError):
+        what = f"{exc.args[0]!r} was missing from an answer or a table (KeyError)"
+    elif isinstance(exc, IndexError):
+        what = f"an expected item was missing: {exc} (IndexError)"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    own = [frame for frame in traceback.extract_tb(exc.__traceback__) if _is_suite_code(frame.filename)]
+    where = f" (at {Path(own[-1].filename).relative_to(REPO_ROOT)}:{own[-1].lineno})" if own else ""
+    return f"the step could not go on: {what}{where}"
+
+
+def _is_suite_code(filename: str) -> bool:
+    path = Path(filename)
+    return path.is_relative_to(REPO_ROOT) and path.parts[len(REPO_ROOT.parts)] in ("acceptance", "steps")

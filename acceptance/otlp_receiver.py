@@ -29,6 +29,8 @@ class ReceivedSpan:
     service: str  # the exporting service's resource attribute service.name
     attributes: dict[str, Any] = field(default_factory=dict)
     status: str = "UNSET"  # UNSET | OK | ERROR: whether the service counted the span as failed
+    start_ns: int = 0  # epoch nanoseconds
+    end_ns: int = 0
 
 
 class OtlpReceiver:
@@ -104,6 +106,8 @@ def _received(span: Span, service: str) -> ReceivedSpan:
         service=service,
         attributes=_attributes(span.attributes),
         status=Status.StatusCode.Name(span.status.code).removeprefix("STATUS_CODE_"),
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
     )
 
 

@@ -1,18 +1,18 @@
-"""Call any gRPC method by its full name with a JSON body, and keep what happened for the report.
+"""Call any gRPC method by its full name with a JSON body, and hand what happened to an observer.
 
 Request and response types come from the descriptors this process has registered (the ecosystem's
 generated modules) and otherwise from the server's reflection service, so the same steps work on
-services the suite knows nothing about.
+services the suite knows nothing about. Every call can carry a W3C `traceparent` the caller chooses
+(the suite uses one trace per scenario), so the services' spans of a failed scenario can be found.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import allure
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
@@ -26,6 +26,8 @@ from ecosystem.api.risk.v1 import risk_pb2 as _risk_pb2  # noqa: F401
 from ecosystem.api.trading.v1 import trading_pb2 as _trading_pb2  # noqa: F401
 
 CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500))
+# The deadline of a call that is given none.
+DEFAULT_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -39,6 +41,8 @@ class RpcResult:
     details: str
     response: Message | None
     elapsed_s: float
+    started_at: float = 0.0  # epoch seconds
+    metadata: dict[str, str] = field(default_factory=dict)
     trailing_metadata: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -58,13 +62,37 @@ class RpcResult:
         outcome = "OK" if self.ok else f"{self.code.name}: {self.details}"
         return f"{self.method} on {self.endpoint} -> {outcome}"
 
+    def record(self) -> dict[str, Any]:
+        """The call as the report shows it."""
+        return {
+            "method": self.method,
+            "endpoint": self.endpoint,
+            "metadata": self.metadata,
+            "request": self.request,
+            "status": self.code.name,
+            "details": self.details,
+            "response": self.body,
+            "elapsed_ms": round(self.elapsed_s * 1000, 3),
+        }
+
 
 class RpcClient:
-    """Synchronous client for the suite: one channel per endpoint, reused across calls."""
+    """Synchronous client for the suite: one channel per endpoint, reused across calls.
 
-    def __init__(self) -> None:
+    `observer` sees every finished call; `traceparent` gives the W3C trace context of the next call
+    (a call whose metadata names its own `traceparent` keeps it).
+    """
+
+    def __init__(
+        self,
+        *,
+        observer: Callable[[RpcResult], None] | None = None,
+        traceparent: Callable[[], str] | None = None,
+    ) -> None:
         self._channels: dict[str, grpc.Channel] = {}
         self._pools: dict[str, descriptor_pool.DescriptorPool] = {}
+        self.observer = observer
+        self.traceparent = traceparent
 
     def call(
         self,
@@ -72,7 +100,7 @@ class RpcClient:
         method: str,
         body: dict[str, Any] | Message | None = None,
         *,
-        timeout: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         metadata: dict[str, str] | None = None,
     ) -> RpcResult:
         """Call `method` ("/pkg.Service/Method" or "pkg.Service/Method") and never raise on a status."""
@@ -87,9 +115,13 @@ class RpcClient:
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=response_type.FromString,
         )
+        metadata = dict(metadata or {})
+        if self.traceparent is not None and "traceparent" not in metadata:
+            metadata["traceparent"] = self.traceparent()
+        started_at = time.time()
         started = time.perf_counter()
         try:
-            response, call = callable_.with_call(request, timeout=timeout, metadata=tuple((metadata or {}).items()))
+            response, call = callable_.with_call(request, timeout=timeout, metadata=tuple(metadata.items()))
             code, details = grpc.StatusCode.OK, ""
             trailing = call.trailing_metadata()
         except grpc.RpcError as exc:
@@ -102,9 +134,12 @@ class RpcClient:
             details=details,
             response=response,
             elapsed_s=time.perf_counter() - started,
+            started_at=started_at,
+            metadata=metadata,
             trailing_metadata={k: v for k, v in (trailing or ()) if isinstance(v, str)},
         )
-        _attach(result)
+        if self.observer is not None:
+            self.observer(result)
         return result
 
     def reflected_services(self, endpoint: str) -> list[str]:
@@ -143,19 +178,3 @@ class RpcClient:
             pool = self._pools[endpoint] = descriptor_pool.DescriptorPool(database)
         return pool
 
-
-def _attach(result: RpcResult) -> None:
-    record = {
-        "method": result.method,
-        "endpoint": result.endpoint,
-        "request": result.request,
-        "status": result.code.name,
-        "details": result.details,
-        "response": result.body,
-        "elapsed_ms": round(result.elapsed_s * 1000, 3),
-    }
-    allure.attach(
-        json.dumps(record, indent=2),
-        name=f"{result.method} -> {result.code.name}",
-        attachment_type=allure.attachment_type.JSON,
-    )

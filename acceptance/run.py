@@ -1,10 +1,13 @@
 """`make accept`: run the behave suite, build the Allure report and write the release sign-off.
 
-    python -m acceptance.run [--target local|docker|external] [--tags EXPR] [--no-html] [extra behave args]
+    python -m acceptance.run [--target local|docker|external] [--tags EXPR] [--no-html] [--no-rerun]
+                             [extra behave args]
 
-Exit status 0 means GO, 1 means NO-GO. behave runs as a child in its own process group; SIGINT and
-SIGTERM reach it once, from here, so its cleanups and after_all run (a terminal's Ctrl-C would otherwise
-reach it twice). A third signal kills it.
+Exit status 0 means GO, 1 means NO-GO. Failed scenarios are re-run once, in a second behave run on a
+freshly started stack, and marked reproduced or not; the verdict stays NO-GO either way.
+
+behave runs as a child in its own process group; SIGINT and SIGTERM reach it once, from here, so its
+cleanups and after_all run (a terminal's Ctrl-C would otherwise reach it twice). A third signal kills it.
 """
 
 from __future__ import annotations
@@ -27,10 +30,15 @@ from typing import IO
 from acceptance import allure_report
 from acceptance.signoff import (
     HOOK_ERRORS_FILE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    SCENARIOS_FILE,
+    ScenarioRecord,
     Verdict,
     decide,
     read_hook_errors,
     read_junit,
+    read_scenario_records,
     scan_behave_output,
     unexplained_output_errors,
     write_signoff,
@@ -48,6 +56,9 @@ VERSIONED_PACKAGES = {
     "redis-py": "redis",
 }
 _SIGNALS_BEFORE_KILL = 3
+RERUN_DIR = "rerun"
+# A release that fails more scenarios than this is re-run in part: the first failures say enough.
+MAX_RERUN = 10
 # After behave exits, how long processes it left behind may keep its output open before we stop reading.
 _OUTPUT_DRAIN_S = 10.0
 
@@ -70,6 +81,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--tags", action="append", default=[], metavar="EXPR", help="behave tag expression")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument(
+        "--no-rerun", action="store_true", help="do not re-run failed scenarios on a rebuilt stack"
+    )
+    parser.add_argument(
         "--keep-as", metavar="NAME", help="also copy this run's sign-off and reports to reports/NAME/"
     )
     return parser.parse_known_args(argv)
@@ -89,7 +103,8 @@ def clear_previous_run(reports: Path) -> None:
     """Remove the last run's outputs; keep reports/history (the Allure trend)."""
     for folder in ("allure-results", "allure-report", "junit"):
         shutil.rmtree(reports / folder, ignore_errors=True)
-    for name in (HOOK_ERRORS_FILE, "signoff.md", "signoff.json", "behave.log"):
+    shutil.rmtree(reports / RERUN_DIR, ignore_errors=True)
+    for name in (HOOK_ERRORS_FILE, SCENARIOS_FILE, "signoff.md", "signoff.json", "behave.log"):
         (reports / name).unlink(missing_ok=True)
     (reports / "allure-results").mkdir(parents=True)
 
@@ -190,12 +205,20 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     command = behave_command(args.target, args.tags, extra)
     print("run:", " ".join(command), flush=True)
     run = run_behave(command, cwd=root, log_path=reports / "behave.log")
-    duration_s = round(time.monotonic() - clock, 1)
 
     features = read_junit(reports / "junit")
     recorded = read_hook_errors(reports)
     printed = scan_behave_output(run.log.read_text(encoding="utf-8", errors="replace"))
     hook_errors = recorded + unexplained_output_errors(printed, recorded, features)
+    records = read_scenario_records(reports)
+
+    reproduction: dict[str, str] = {}
+    notes: list[str] = []
+    failed = [record for record in records if record.failed]
+    if failed and not args.no_rerun and run.interrupted_by is None:
+        reproduction, note = rerun_failures(failed, args.target, extra, root=root)
+        notes.append(note)
+    duration_s = round(time.monotonic() - clock, 1)
 
     run_info = {
         "name": REPORT_NAME,
@@ -208,8 +231,23 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         "started_at": started.isoformat(timespec="seconds"),
         "duration_s": duration_s,
     }
+    verdict = decide(
+        features,
+        behave_exit_code=run.exit_code,
+        hook_errors=hook_errors,
+        records=records,
+        reproduction=reproduction,
+        interrupted_by=run.interrupted_by,
+    )
+    verdict.notes += notes
+    if args.no_html:
+        verdict.notes.append("HTML report not generated (--no-html)")
+    md_path, json_path = write_signoff(verdict, run_info, reports)
+
     allure_report.mark_failed_scenarios(results, features)
+    allure_report.mark_reproduction(results, verdict.failures)
     allure_report.write_hook_error_results(results, hook_errors)
+    allure_report.write_verdict(results, verdict.label, verdict.reasons, md_path)
     allure_report.write_environment(results, _environment_properties(run_info))
     allure_report.write_executor(
         results,
@@ -218,23 +256,65 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         build_name=f"{run_info['target']} {run_info['started_at']}",
         report_url=(reports / "allure-report" / "index.html").as_uri(),
     )
-
-    verdict = decide(
-        features,
-        behave_exit_code=run.exit_code,
-        hook_errors=[error.describe() for error in hook_errors],
-        selected_scenarios=sum(feature.selected for feature in features),
-        interrupted_by=run.interrupted_by,
-    )
-    if args.no_html:
-        verdict.notes.append("HTML report not generated (--no-html)")
-    else:
-        _generate_html(verdict, results, reports / "allure-report", root)
-    md_path, json_path = write_signoff(verdict, run_info, reports)
+    if not args.no_html and not _generate_html(verdict, results, reports, root):
+        write_signoff(verdict, run_info, reports)  # with the note that the report is missing
     print_verdict(verdict, reports, md_path, json_path)
     if args.keep_as:
         keep(reports, reports / args.keep_as)
     return 0 if verdict.go else 1
+
+
+def rerun_failures(
+    failed: list[ScenarioRecord], target: str | None, extra: list[str], *, root: Path
+) -> tuple[dict[str, str], str]:
+    """Run the failed scenarios once more, in a behave run of their own on a freshly started stack.
+
+    Returns location -> REPRODUCED / NOT_REPRODUCED, and a note for the sign-off. The re-run's reports go
+    to reports/rerun/; the Allure results it adds are moved there too, so the report shows the run that
+    decided the verdict.
+    """
+    reports = root / "reports"
+    rerun_dir = reports / RERUN_DIR
+    results = reports / "allure-results"
+    chosen = failed[:MAX_RERUN]
+    before = set(results.iterdir())
+    command = [sys.executable, "-m", "behave", "-D", f"reports_dir=reports/{RERUN_DIR}",
+               "--junit-directory", str(rerun_dir / "junit")]
+    if target:
+        command += ["-D", f"target={target}"]
+    command += _userdata_args(extra) + [record.location for record in chosen]
+    print(f"\nrun: re-running {len(chosen)} failed scenario(s) on a rebuilt stack:", " ".join(command), flush=True)
+    rerun_dir.mkdir(parents=True)
+    run = run_behave(command, cwd=root, log_path=rerun_dir / "behave.log")
+    (rerun_dir / "allure-results").mkdir()
+    for path in set(results.iterdir()) - before:
+        path.rename(rerun_dir / "allure-results" / path.name)
+    outcomes = {record.location: record for record in read_scenario_records(rerun_dir)}
+    reproduction = {
+        record.location: REPRODUCED if outcomes.get(record.location, record).failed else NOT_REPRODUCED
+        for record in chosen
+        if record.location in outcomes
+    }
+    note = (
+        f"failed scenarios re-run once on a rebuilt stack: {sum(v == REPRODUCED for v in reproduction.values())} "
+        f"reproduced, {sum(v == NOT_REPRODUCED for v in reproduction.values())} did not"
+    )
+    if len(failed) > len(chosen):
+        note += f"; {len(failed) - len(chosen)} more failure(s) were not re-run (at most {MAX_RERUN} are)"
+    if run.exit_code != 0 and not outcomes:
+        note += f"; the re-run itself failed (exit {run.exit_code}): see reports/{RERUN_DIR}/behave.log"
+    return reproduction, note
+
+
+def _userdata_args(extra: list[str]) -> list[str]:
+    """The `-D name=value` arguments among behave's extra arguments (e.g. the external target's redis_url)."""
+    found = []
+    for index, arg in enumerate(extra):
+        if arg == "-D" and index + 1 < len(extra):
+            found += ["-D", extra[index + 1]]
+        elif arg.startswith("-D") and len(arg) > 2:
+            found.append(arg)
+    return found
 
 
 def keep(reports: Path, into: Path) -> None:
@@ -261,14 +341,18 @@ def _environment_properties(run_info: dict) -> dict[str, object]:
     return properties
 
 
-def _generate_html(verdict: Verdict, results: Path, out: Path, root: Path) -> None:
+def _generate_html(verdict: Verdict, results: Path, reports: Path, root: Path) -> bool:
+    """The HTML report, titled with the verdict; False (and a note) when it could not be made."""
     try:
         allure_report.ensure_node_packages(root)
-        allure_report.generate_html(results, out, config=root / "allurerc.json", repo_root=root)
+        config = allure_report.write_report_config(root / "allurerc.json", reports, verdict.label)
+        allure_report.generate_html(results, reports / "allure-report", config=config, repo_root=root)
     except allure_report.ReportError as exc:
         banner = "!" * 78
         print(f"\n{banner}\nALLURE HTML REPORT MISSING: {exc}\n{banner}\n", file=sys.stderr, flush=True)
         verdict.notes.append(f"Allure HTML report missing: {exc}")
+        return False
+    return True
 
 
 def _shown(path: Path) -> str:
@@ -285,6 +369,7 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
     lines = [
         rule,
         f"SIGN-OFF: {verdict.label}",
+        *([f"first failure: {verdict.first_failure}"] if verdict.first_failure else []),
         # The plain "N passed, N failed" line CI tools read as a test summary.
         f"acceptance: {totals['passed']} passed, {totals['failed'] + totals['errors']} failed",
         f"scenarios: {totals['selected']} selected, {totals['passed']} passed, {totals['failed']} failed, "

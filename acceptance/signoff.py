@@ -1,9 +1,12 @@
-"""The release sign-off: a GO / NO-GO verdict from behave's exit status, JUnit XML and recorded hook errors.
+"""The release sign-off: a GO / NO-GO verdict from behave's exit status, JUnit XML and recorded hook errors,
+opening with the first failure.
 
 Allure is not trusted for the verdict: it shows a `before_scenario` error as skipped and a cleanup error
 as passed. behave's JUnit XML and exit status are the evidence; hook and cleanup errors that JUnit does
 not show (feature cleanups, `after_all`) arrive through `reports/hook-errors.jsonl`, written by
 `record_hook_error` from environment.py, and through the HOOK-ERROR / CLEANUP-ERROR lines behave prints.
+`reports/scenarios.jsonl` (`record_scenario`) gives each scenario's failing step and message in the order
+the scenarios ran, and the stack rebuilds that followed them, so the root cause comes first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 HOOK_ERRORS_FILE = "hook-errors.jsonl"
+SCENARIOS_FILE = "scenarios.jsonl"
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "did not reproduce"
+# How many names a reason lists before it only counts the rest.
+NAMES_SHOWN = 5
 
 # behave's scenario statuses, as JUnit's `status` attribute carries them.
 PASSED = "passed"
@@ -55,6 +63,30 @@ class FeatureResult:
 
 
 @dataclass(frozen=True)
+class ScenarioRecord:
+    """One scenario as environment.py saw it end: its failing step and message, and what followed it."""
+
+    feature: str
+    scenario: str
+    location: str
+    status: str
+    step: str = ""
+    message: str = ""
+    started_at: float = 0.0
+    duration_s: float = 0.0
+    restored: list[str] = field(default_factory=list)
+    rebuilt: str = ""  # why the stack had to be rebuilt after it; "" when the restores were enough
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES | ERROR_STATUSES
+
+    def describe(self) -> str:
+        at = f' at step "{self.step}"' if self.step else ""
+        return f'scenario "{self.scenario}" ({self.location}) {self.status}{at}: {self.message or "no message"}'
+
+
+@dataclass(frozen=True)
 class HookError:
     hook: str
     where: str
@@ -74,6 +106,10 @@ class Verdict:
     hook_errors: list[str] = field(default_factory=list)
     # Facts that do not change the verdict but a reader must see (e.g. the HTML report is missing).
     notes: list[str] = field(default_factory=list)
+    # The root cause to read first: the earliest failure, "" for a GO.
+    first_failure: str = ""
+    # The failed scenarios in the order they ran, each with whether a re-run on a rebuilt stack reproduced it.
+    failures: list[dict] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -183,6 +219,27 @@ def read_hook_errors(reports_dir: Path) -> list[HookError]:
     return errors
 
 
+def record_scenario(reports_dir: Path, record: ScenarioRecord) -> None:
+    """Append one finished scenario to `reports/scenarios.jsonl`; environment.py calls it."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with (reports_dir / SCENARIOS_FILE).open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(asdict(record)) + "\n")
+
+
+def read_scenario_records(reports_dir: Path) -> list[ScenarioRecord]:
+    """The scenarios of a run in the order they ran; a torn last line (a killed run) is left out."""
+    path = reports_dir / SCENARIOS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(ScenarioRecord(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return records
+
+
 def scan_behave_output(text: str) -> list[HookError]:
     """The HOOK-ERROR / CLEANUP-ERROR lines behave printed, once each (they repeat in captured output)."""
     found: dict[str, HookError] = {}
@@ -215,34 +272,71 @@ def decide(
     features: list[FeatureResult],
     *,
     behave_exit_code: int,
-    hook_errors: list[str],
-    selected_scenarios: int,
+    hook_errors: list[HookError],
+    records: list[ScenarioRecord] = (),  # type: ignore[assignment]
+    reproduction: dict[str, str] | None = None,
     interrupted_by: str | None = None,
 ) -> Verdict:
     """GO only if behave exited 0, every selected scenario passed, no hook or cleanup error was recorded,
-    and at least one scenario ran."""
-    reasons: list[str] = []
-    if interrupted_by:
-        reasons.append(f"the run was interrupted by {interrupted_by}")
-    if selected_scenarios == 0:
-        reasons.append("nothing was tested: no scenario was selected (check --tags and the feature paths)")
-    problems = [
+    the stack never had to be rebuilt, and at least one scenario ran.
+
+    The reasons come root cause first: set-up errors, then failed scenarios in the order they ran (each
+    marked with whether its re-run on a rebuilt stack reproduced it), then what followed from them.
+    """
+    reproduction = reproduction or {}
+    setup = [error.describe() for error in hook_errors if error.hook == "before_all"]
+    failed = [record for record in records if record.failed]
+    failures = [
+        asdict(record) | {"reproduction": reproduction.get(record.location, "")} for record in failed
+    ]
+    scenario_reasons = [
+        _with_reproduction(record.describe(), reproduction.get(record.location, "")) for record in failed
+    ]
+    recorded = {(record.feature, record.scenario) for record in records}
+    scenario_reasons += [
         _describe_scenario(feature, scenario)
         for feature in features
         for scenario in feature.scenarios
-        if scenario.status not in (PASSED, SKIPPED)
+        if scenario.status not in (PASSED, SKIPPED, UNTESTED) and (feature.name, scenario.name) not in recorded
     ]
-    problems += [f"hook or cleanup error: {error}" for error in hook_errors]
-    reasons += problems
+    untested = [scenario.name for feature in features for scenario in feature.scenarios if scenario.status == UNTESTED]
+    rebuilds = [f"stack rebuilt after {record.scenario!r}: {record.rebuilt}" for record in records if record.rebuilt]
+    others = [f"hook or cleanup error: {error.describe()}" for error in hook_errors if error.hook != "before_all"]
+
+    reasons: list[str] = []
+    if interrupted_by:
+        reasons.append(f"the run was interrupted by {interrupted_by}")
+    if sum(feature.selected for feature in features) == 0:
+        reasons.append("nothing was tested: no scenario was selected (check --tags and the feature paths)")
+    reasons += [f"the run could not start: {error}" for error in setup]
+    reasons += scenario_reasons
+    if untested:
+        reasons.append(
+            f"{len(untested)} selected scenario(s) never ran (a before_all/before_feature hook failed or the run "
+            f"stopped): {_names(untested)}"
+        )
+    reasons += rebuilds + others
     if behave_exit_code != 0:
-        reasons.append(_describe_exit(behave_exit_code, explained=bool(problems)))
+        reasons.append(_describe_exit(behave_exit_code, explained=bool(reasons)))
+    root_causes = [f"the run could not start: {error}" for error in setup] + scenario_reasons + rebuilds + reasons
     return Verdict(
         go=not reasons,
         reasons=reasons,
         features=features,
         behave_exit_code=behave_exit_code,
-        hook_errors=list(hook_errors),
+        hook_errors=[error.describe() for error in hook_errors],
+        first_failure=root_causes[0] if root_causes else "",
+        failures=failures,
     )
+
+
+def _with_reproduction(reason: str, reproduction: str) -> str:
+    return f"{reason} [re-run on a rebuilt stack: {reproduction}]" if reproduction else reason
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(f'"{name}"' for name in names[:NAMES_SHOWN])
+    return shown + (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
 
 
 def _describe_scenario(feature: FeatureResult, scenario: ScenarioResult) -> str:
@@ -273,7 +367,9 @@ def write_signoff(verdict: Verdict, run_info: dict, reports_dir: Path) -> tuple[
     document = {
         "verdict": verdict.label,
         "go": verdict.go,
+        "first_failure": verdict.first_failure,
         "reasons": verdict.reasons,
+        "failures": verdict.failures,
         "notes": verdict.notes,
         "totals": verdict.totals(),
         "behave_exit_code": verdict.behave_exit_code,
@@ -288,14 +384,15 @@ def write_signoff(verdict: Verdict, run_info: dict, reports_dir: Path) -> tuple[
 
 def _render_markdown(verdict: Verdict, run_info: dict) -> str:
     totals = verdict.totals()
-    lines = [
-        f"# {verdict.label}: {run_info.get('name', 'acceptance run')}",
-        "",
+    lines = [f"# {verdict.label}: {run_info.get('name', 'acceptance run')}", ""]
+    if verdict.first_failure:
+        lines += [f"**First failure:** {_md_escape(verdict.first_failure)}", ""]
+    lines += [
         f"{totals['passed']} of {totals['selected']} selected scenarios passed, {totals['failed']} failed, "
         f"{totals['errors']} errored, {totals['untested']} not run; {totals['skipped']} skipped by selection; "
         f"behave exit status {verdict.behave_exit_code}.",
         "",
-        "## Reasons",
+        "## Reasons, in the order they arose",
         "",
     ]
     lines += [f"- {_md_escape(reason)}" for reason in verdict.reasons] or ["- every selected scenario passed"]

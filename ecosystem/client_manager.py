@@ -22,6 +22,7 @@ from ecosystem.api.risk.v1 import risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2_grpc
 from ecosystem.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from ecosystem.discovery import RegistryError, ServiceInstance, ServiceResolver
+from ecosystem.logs import log_decision
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.performance import LatencyWindow
 from ecosystem.settings import BreakerSettings
@@ -157,14 +158,22 @@ class InterServiceClientManager:
             except grpc.aio.AioRpcError as exc:
                 code, details = exc.code(), exc.details() or ""
             except asyncio.CancelledError:
-                target.breaker.record_cancelled()
-                raise
+                if asyncio.current_task().cancelling():
+                    target.breaker.record_cancelled()
+                    raise
+                # grpc cancels a call whose channel was closed under it (its instance left the registry past
+                # the channel's grace): the instance is gone, which another instance may make up for.
+                code, details = grpc.StatusCode.UNAVAILABLE, f"the channel to {endpoint} was closed during the call"
             else:
                 target.breaker.record_success()
                 target.latencies.add(time.monotonic() - started)
                 return result
             retryable = code == grpc.StatusCode.UNAVAILABLE and attempt < self._retry_attempts
             if retryable and deadline - time.monotonic() > RETRY_BACKOFF_S:
+                log_decision(
+                    "call_retried", target=service, operation=operation, attempt=attempt, endpoint=endpoint,
+                    code=code.name, details=details,
+                )
                 await asyncio.sleep(RETRY_BACKOFF_S * attempt)
                 continue
             target.breaker.record_failure(code)
@@ -251,6 +260,8 @@ class InterServiceClientManager:
             self._close_later(target.connections.pop(instance_id).channel)
 
     def _close_later(self, channel: grpc.aio.Channel) -> None:
-        task = asyncio.get_running_loop().create_task(channel.close())
+        """Close a channel whose instance left, once its calls in flight are done (a draining instance
+        finishes them) or their default deadline has passed."""
+        task = asyncio.get_running_loop().create_task(channel.close(grace=self._default_timeout_s))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

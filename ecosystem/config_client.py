@@ -190,7 +190,7 @@ class ConfigurationServiceClient:
         if entry is None:
             raise ConfigurationError(f"Configuration {key} ({self.environment}) is unavailable: {exc}") from None
         self._stale += 1
-        logs.log_event("config_stale_served", key=key, version=entry.value.version, error=str(exc))
+        logs.log_event("config_stale_served", level="warning", key=key, version=entry.value.version, error=str(exc))
         return replace(entry.value, stale=True)
 
     async def _resync(self) -> None:
@@ -208,7 +208,7 @@ class ConfigurationServiceClient:
                 CONFIGURATION_SERVICE, "GetConfigurations", lambda stub, t: stub.GetConfigurations(request, timeout=t)
             )
         except ServiceCommunicationError as exc:
-            logs.log_event("config_resync_failed", keys=len(keys), error=str(exc))
+            logs.log_event("config_resync_failed", level="warning", keys=len(keys), error=str(exc))
             return
         expires_at = self._clock() + self._ttl
         for config in reply.configurations:
@@ -231,15 +231,18 @@ class ConfigurationServiceClient:
                 async for change in stream:
                     value = _from_proto(change.configuration)
                     self._cache[value.key] = _Entry(value, self._clock() + self._ttl)
+                    logs.log_decision("config_changed", key=value.key, value=value.value, version=value.version)
                     backoff = RECONNECT_BACKOFF_S[0]
             except asyncio.CancelledError:
                 # grpc also raises this when the client manager closes the channel of an instance that
                 # left the registry: only our own close() ends the watch.
                 if asyncio.current_task().cancelling():
                     raise
-                logs.log_event("config_watch_lost", error="the instance left the registry", retry_in_s=backoff)
+                logs.log_event(
+                    "config_watch_lost", level="warning", error="the instance left the registry", retry_in_s=backoff
+                )
             except (ServiceCommunicationError, grpc.aio.AioRpcError) as exc:
-                logs.log_event("config_watch_lost", error=str(exc).splitlines()[0], retry_in_s=backoff)
+                logs.log_event("config_watch_lost", level="warning", error=str(exc).splitlines()[0], retry_in_s=backoff)
             self.watching.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])

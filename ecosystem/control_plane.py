@@ -21,15 +21,19 @@ import grpc
 from ecosystem.api.coordinator.v1 import coordinator_pb2
 from ecosystem.client_manager import InterServiceClientManager, ServiceCommunicationError
 from ecosystem.discovery import RegistryError
-from ecosystem.logs import log_event
+from ecosystem.logs import log_decision, log_event
 from ecosystem.names import GRPC_SERVICES, TEST_COORDINATOR
 
 Clock = Callable[[], float]
 
-# The coordinator's own control-plane RPCs stay fault-free: a fault injected into the coordinator
-# must not stop services from acknowledging events or receiving the next one.
+# The coordinator's own chaos control plane stays fault-free: a fault injected into the coordinator
+# must not stop services from acknowledging events or receiving the next one, nor stop anyone from
+# reading or ending the event that caused it. Its scenario methods are faulted like any other.
 EXEMPT_METHODS = frozenset(
-    f"/{GRPC_SERVICES[TEST_COORDINATOR]}/{name}" for name in ("WatchControlEvents", "ReportChaosEvent")
+    f"/{GRPC_SERVICES[TEST_COORDINATOR]}/{name}"
+    for name in (
+        "WatchControlEvents", "ReportChaosEvent", "InjectChaos", "GetChaosEvent", "ListChaosEvents", "EndChaosEvent",
+    )
 )
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 2.0
@@ -133,11 +137,13 @@ class FaultInjector:
         faults = self._active()
         delay = sum(fault.delay_s for fault in faults)
         if delay > 0:
+            log_decision("fault_delayed_call", method=method, delay_s=delay)
             # The whole delay, even past the caller's deadline: a slow service is slow, and gRPC
             # cancels this handler when the deadline passes.
             await self._sleep(delay)
         for fault in faults:
             if fault.abort_code is not None and self._rng.random() * 100 < fault.abort_percentage:
+                log_decision("fault_aborted_call", method=method, event_id=fault.event_id, code=fault.abort_code.name)
                 await context.abort(
                     fault.abort_code,
                     f"fault injected by chaos event {fault.event_id}: "
@@ -174,6 +180,15 @@ class ControlPlaneLink:
             self._task = asyncio.create_task(self._run(), name=f"control-plane-link-{self._service}")
 
     async def close(self) -> None:
+        """Remove the faults this instance holds and report them RECOVERED, then stop following the coordinator.
+
+        An instance that stops without reporting would keep its events INJECTED until the coordinator
+        gives up on it; the reports get REPORT_TIMEOUT_S in all.
+        """
+        for ended in self._ended.values():
+            ended.set()
+        if self._fault_tasks:
+            await asyncio.wait(list(self._fault_tasks), timeout=REPORT_TIMEOUT_S)
         tasks = [*self._fault_tasks, *([self._task] if self._task else [])]
         for task in tasks:
             task.cancel()
@@ -219,7 +234,7 @@ class ControlPlaneLink:
                 reason = f"{type(exc).__name__}: {exc}"
             if connected:
                 connected = False
-                log_event("control_plane_lost", reason=reason, retry_in_s=backoff)
+                log_event("control_plane_lost", level="warning", reason=reason, retry_in_s=backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX_S)
 
@@ -250,7 +265,7 @@ class ControlPlaneLink:
         try:
             self._faults.activate(event, until)
         except ValueError as exc:
-            log_event("chaos_event_rejected", event_id=event.event_id, error=str(exc))
+            log_event("chaos_event_rejected", level="warning", event_id=event.event_id, error=str(exc))
             self._spawn(self._report(event.event_id, coordinator_pb2.FAILED, str(exc)))
             return
         log_event("chaos_fault_applied", event_id=event.event_id, remaining_s=round(remaining_s, 3))
@@ -293,7 +308,7 @@ class ControlPlaneLink:
                 rejected = isinstance(exc, ServiceCommunicationError) and exc.code in FINAL_REPORT_CODES
                 final = rejected or attempt == REPORT_ATTEMPTS
                 log_event(
-                    "chaos_report_failed", event_id=event_id, status=status_name, attempt=attempt,
+                    "chaos_report_failed", level="warning", event_id=event_id, status=status_name, attempt=attempt,
                     error=str(exc), retrying=not final,
                 )
                 if final:

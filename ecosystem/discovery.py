@@ -156,7 +156,8 @@ def _parse_entries(
         try:
             instance = _parse_instance(fields, int(score))
         except (KeyError, ValueError) as exc:
-            log_event("registry_entry_invalid", key=instance_key(service, _text(member)), error=repr(exc))
+            key = instance_key(service, _text(member))
+            log_event("registry_entry_invalid", level="warning", key=key, error=repr(exc))
             continue
         if not serving_only or instance.status == SERVING:
             found.append(instance)
@@ -349,7 +350,7 @@ class ServiceRegistration:
             except (RegistryError, TimeoutError) as exc:
                 failing = True
                 log_event(
-                    "heartbeat_failed", service=self.service, instance_id=self.instance_id,
+                    "heartbeat_failed", level="warning", service=self.service, instance_id=self.instance_id,
                     error=str(exc) or f"no reply within {interval_s:g}s",
                 )
                 continue
@@ -358,7 +359,8 @@ class ServiceRegistration:
                 log_event("heartbeat_recovered", service=self.service, instance_id=self.instance_id)
             if not owned:
                 log_event(
-                    "superseded", service=self.service, instance_id=self.instance_id, incarnation=self.incarnation
+                    "superseded", level="warning", service=self.service, instance_id=self.instance_id,
+                    incarnation=self.incarnation,
                 )
                 return
 
@@ -443,14 +445,14 @@ class ServiceResolver:
                 try:
                     callback(service, list(found))
                 except Exception as exc:  # a subscriber's bug must not stop the watch
-                    log_event("registry_subscriber_failed", watched=service, error=repr(exc))
+                    log_event("registry_subscriber_failed", level="error", watched=service, error=repr(exc))
 
     def _enter_outage(self, exc: Exception) -> None:
         for service in self._cache:
             self._sources[service] = "cache"
         if not self._unreachable:
             self._unreachable = True
-            log_event("registry_unreachable", services=sorted(self._next_read), error=str(exc))
+            log_event("registry_unreachable", level="warning", services=sorted(self._next_read), error=str(exc))
 
     async def _watch_loop(self) -> None:
         loop = asyncio.get_running_loop()

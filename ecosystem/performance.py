@@ -10,6 +10,7 @@ Definitions (every figure of `OperationStats`):
   first request), that elapsed time floored at 1 s so a first burst does not read as an infinite rate.
 - health: success rate in the window >= 0.95 "healthy", >= 0.90 "degraded", else "unhealthy";
   "healthy" when the window holds no request.
+- in_flight: calls `begin` counted that have not yet `end`ed, now.
 
 Built for one asyncio event loop (no locks); `record` is the hot path and does O(1) amortised work.
 """
@@ -75,6 +76,7 @@ class OperationStats:
     requests_per_second: float
     error_rate: float
     health: str
+    in_flight: int = 0
 
 
 def to_proto(stats: OperationStats) -> stats_pb2.OperationStats:
@@ -119,6 +121,16 @@ class PerformanceMonitor:
         self._window_s = health_window_s
         self._sample_size = sample_size
         self._operations: dict[str, _Operation] = {}
+        self._in_flight: dict[str, int] = {}
+
+    def begin(self, operation: str) -> None:
+        """A call of `operation` started; `end` it when it finishes."""
+        self._in_flight[operation] = self._in_flight.get(operation, 0) + 1
+
+    def end(self, operation: str, latency_s: float, ok: bool) -> None:
+        """A call `begin` counted finished: no longer in flight, and recorded."""
+        self._in_flight[operation] -= 1
+        self.record(operation, latency_s, ok)
 
     def record(self, operation: str, latency_s: float, ok: bool) -> None:
         now = self._clock()
@@ -147,8 +159,9 @@ class PerformanceMonitor:
     def stats(self, operation: str) -> OperationStats:
         """The statistics of `operation`; all zeros and "healthy" for one never recorded."""
         op = self._operations.get(operation)
+        in_flight = self._in_flight.get(operation, 0)
         if op is None:
-            return OperationStats(operation, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, HEALTHY)
+            return OperationStats(operation, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, HEALTHY, in_flight)
         now = self._clock()
         window_total, window_ok = self._window(op, now)
         total = op.successful + op.failed
@@ -166,11 +179,13 @@ class PerformanceMonitor:
             requests_per_second=window_total / elapsed_s,
             error_rate=op.failed / total,
             health=_health(window_ok, window_total),
+            in_flight=in_flight,
         )
 
     def all_stats(self, prefix: str = "") -> list[OperationStats]:
         """Statistics of every operation whose name starts with `prefix`, sorted by name."""
-        return [self.stats(name) for name in sorted(self._operations) if name.startswith(prefix)]
+        names = self._operations.keys() | self._in_flight.keys()
+        return [self.stats(name) for name in sorted(names) if name.startswith(prefix)]
 
     def health(self) -> str:
         """The worst health of any operation; "healthy" when nothing was recorded."""

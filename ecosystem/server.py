@@ -86,6 +86,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             ok = False
+            self._performance.begin(method)
             try:
                 await self._faults.before_call(method, context)
                 response = await behaviour(request, context)
@@ -96,7 +97,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._abort_unexpected(method, context, exc)
             finally:
-                self._performance.record(method, time.perf_counter() - started, ok)
+                self._performance.end(method, time.perf_counter() - started, ok)
 
         tracing = self._tracing
         if tracing is None:
@@ -137,7 +138,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
     async def _abort_unexpected(self, method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
         if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self._service} cannot reach its Redis: {exc}")
-        logs.log_event("handler_failed", method=method, error=f"{type(exc).__name__}: {exc}")
+        logs.log_event("handler_failed", level="error", method=method, error=f"{type(exc).__name__}: {exc}")
         await context.abort(
             grpc.StatusCode.INTERNAL, f"{self._service} failed in {method}: {type(exc).__name__}: {exc}"
         )
@@ -177,6 +178,7 @@ class ServiceHost:
 
     async def __aenter__(self) -> ServiceHost:
         settings = self.settings
+        logs.configure(settings.log_level)
         logs.bind(service=self.service_name, instance_id=self.instance_id)
         self.redis = aioredis.Redis.from_url(
             settings.redis_url,
@@ -279,7 +281,7 @@ class ServiceHost:
                 await registration.start()
                 return True
             except RegistryError as exc:
-                logs.log_event("registration_failed", error=str(exc), retry_in_s=REGISTRATION_RETRY_S)
+                logs.log_event("registration_failed", level="warning", error=str(exc), retry_in_s=REGISTRATION_RETRY_S)
             try:
                 await asyncio.wait_for(self._stopping.wait(), REGISTRATION_RETRY_S)
             except TimeoutError:
@@ -294,7 +296,7 @@ class ServiceHost:
             await registration.set_status("DRAINING")
             await registration.stop()
         except (RegistryError, OSError) as exc:
-            logs.log_event("deregistration_failed", error=str(exc))
+            logs.log_event("deregistration_failed", level="warning", error=str(exc))
         for callback in self._shutdown_callbacks:
             await callback()
         await self.server.stop(grace)

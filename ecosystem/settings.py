@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from ecosystem import __version__
+from ecosystem.logs import LEVELS
 from ecosystem.names import ENVIRONMENTS
 
 
@@ -55,6 +56,7 @@ class Settings:
     config_seed: str = ""
     instance_id: str = ""
     version: str = __version__
+    log_level: str = "info"
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
     @classmethod
@@ -76,6 +78,7 @@ class Settings:
         ECOSYSTEM_SHUTDOWN_GRACE_S      5 to drain in-flight calls on SIGTERM
         ECOSYSTEM_INSTANCE_ID           a fresh UUID per process; set it to find this process in the registry
         ECOSYSTEM_CONFIG_SEED           configuration-service only: the seed file (default config/seed.toml)
+        ECOSYSTEM_LOG_LEVEL             info | debug (also each order decision and retry) | warning | error
         OTEL_EXPORTER_OTLP_ENDPOINT     export spans over OTLP/gRPC there; unset = no tracing
         """
         listen_host = _env("ECOSYSTEM_LISTEN_HOST", cls.listen_host)
@@ -83,6 +86,9 @@ class Settings:
         environment = _env("ECOSYSTEM_ENVIRONMENT", cls.environment)
         if environment not in ENVIRONMENTS:
             raise ValueError(f"ECOSYSTEM_ENVIRONMENT={environment!r} is not one of {', '.join(ENVIRONMENTS)}")
+        log_level = _env("ECOSYSTEM_LOG_LEVEL", cls.log_level)
+        if log_level not in LEVELS:
+            raise ValueError(f"ECOSYSTEM_LOG_LEVEL={log_level!r} is not one of {', '.join(LEVELS)}")
         return cls(
             redis_url=_env("ECOSYSTEM_REDIS_URL", cls.redis_url),
             listen_host=listen_host,
@@ -97,6 +103,7 @@ class Settings:
             otlp_endpoint=_env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
             config_seed=_env("ECOSYSTEM_CONFIG_SEED", ""),
             instance_id=_env("ECOSYSTEM_INSTANCE_ID", ""),
+            log_level=log_level,
             breaker=BreakerSettings(
                 failure_threshold=_int("ECOSYSTEM_BREAKER_FAILURE_THRESHOLD", 5),
                 recovery_timeout_s=_float("ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S", 60.0),

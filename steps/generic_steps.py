@@ -2,71 +2,55 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import grpc
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, contains_string, equal_to, has_length
-
-
-def last_result(context: Context) -> Any:
-    assert context.result is not None, "no call was made in this scenario"
-    return context.result
-
-
-def field(body: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path of a JSON response ("dependencies.0.service")."""
-    value: Any = body
-    for part in path.split("."):
-        try:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        except (KeyError, IndexError, ValueError):
-            raise AssertionError(f"the response has no field {path!r}: {json.dumps(body)[:500]}") from None
-    return value
 
 
 @given("a deadline of {milliseconds:d} ms")
 def step_deadline(context: Context, milliseconds: int) -> None:
-    context.deadline_s = milliseconds / 1000
+    context.suite.calls.set_deadline(milliseconds)
 
 
 @given('the metadata "{key}" is "{value}"')
 def step_metadata(context: Context, key: str, value: str) -> None:
-    context.metadata[key] = value
+    context.suite.calls.add_metadata(key, value)
 
 
 @when('I call "{method}" on "{service}" with')
 def step_call(context: Context, method: str, service: str) -> None:
-    body = json.loads(context.text or "{}")
-    context.result = context.ecosystem.call(
-        service, method, body, timeout=context.deadline_s, metadata=context.metadata
-    )
+    context.suite.calls.call(method, service, context.text)
 
 
 @then("the call succeeds")
 def step_succeeds(context: Context) -> None:
-    result = last_result(context)
-    assert_that(result.code, equal_to(grpc.StatusCode.OK), result.describe())
+    context.suite.calls.expect_ok()
 
 
 @then("the call fails with {code}")
 def step_fails_with(context: Context, code: str) -> None:
-    result = last_result(context)
-    assert_that(result.code.name, equal_to(code), result.describe())
+    context.suite.calls.expect_code(code)
 
 
 @then('the error message contains "{text}"')
 def step_error_contains(context: Context, text: str) -> None:
-    assert_that(last_result(context).details, contains_string(text))
+    context.suite.calls.expect_details_contain(text)
 
 
 @then('the response field "{path}" is "{value}"')
 def step_field_is(context: Context, path: str, value: str) -> None:
-    assert_that(str(field(last_result(context).body, path)), equal_to(value))
+    context.suite.calls.expect_field(path, value)
 
 
 @then('the response field "{path}" has {count:d} items')
 def step_field_has_items(context: Context, path: str, count: int) -> None:
-    assert_that(field(last_result(context).body, path), has_length(count))
+    context.suite.calls.expect_field_count(path, count)
+
+
+@given('the {method} calls of "{service}" are counted')
+def step_count_calls(context: Context, method: str, service: str) -> None:
+    context.suite.calls.note_requests(service, method)
+
+
+@then('"{service}" received {count:d} {method} calls since they were counted')
+def step_calls_received(context: Context, service: str, count: int, method: str) -> None:
+    context.suite.calls.expect_requests_since_noted(service, method, count)

@@ -135,13 +135,15 @@ async def test_expired_and_deactivated_faults_are_ignored(injector: Injector) ->
     assert injector.sleeps.calls == []
 
 
-async def test_the_control_plane_rpcs_are_exempt(injector: Injector) -> None:
+async def test_the_chaos_control_plane_rpcs_are_exempt(injector: Injector) -> None:
     injector.faults.activate(chaos(pb.ERROR_INJECTION, code="INTERNAL", percentage="100"), until=200.0)
     coordinator = GRPC_SERVICES[TEST_COORDINATOR]
-    for method in ("ReportChaosEvent", "WatchControlEvents"):
+    for method in (
+        "ReportChaosEvent", "WatchControlEvents", "InjectChaos", "GetChaosEvent", "ListChaosEvents", "EndChaosEvent",
+    ):
         await injector.faults.before_call(f"/{coordinator}/{method}", FakeContext())
     with pytest.raises(Aborted):
-        await injector.faults.before_call(f"/{coordinator}/GetChaosEvent", FakeContext())
+        await injector.faults.before_call(f"/{coordinator}/StartScenario", FakeContext())
 
 
 @pytest.mark.parametrize(

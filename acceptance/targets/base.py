@@ -7,6 +7,7 @@ unsupported operation anyway raises NotImplementedError naming the target and th
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from abc import ABC, abstractmethod
@@ -21,11 +22,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class SuiteTimings:
-    """What a target starts the services with: short timings, so failures show within seconds."""
+    """What a target starts the services with: short timings, so failures show within seconds.
 
+    These are the declared values the suite's assertions compare with (acceptance/declared.py).
+    """
+
+    environment_name: str = "testing"
     registry_ttl_ms: int = 1500
+    breaker_failure_threshold: int = 5
     breaker_recovery_timeout_s: float = 2.0
+    retry_attempts: int = 3
     shutdown_grace_s: float = 2.0
+    # The services log each decision (order, retry, fault) at debug, for the report of a failed scenario.
+    log_level: str = "debug"
 
     @property
     def stop_timeout_s(self) -> float:
@@ -34,15 +43,32 @@ class SuiteTimings:
 
     def environment(self) -> dict[str, str]:
         return {
-            "ECOSYSTEM_ENVIRONMENT": "testing",
+            "ECOSYSTEM_ENVIRONMENT": self.environment_name,
             "ECOSYSTEM_REGISTRY_TTL_MS": str(self.registry_ttl_ms),
-            "ECOSYSTEM_BREAKER_FAILURE_THRESHOLD": "5",
+            "ECOSYSTEM_BREAKER_FAILURE_THRESHOLD": str(self.breaker_failure_threshold),
             "ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S": str(self.breaker_recovery_timeout_s),
+            "ECOSYSTEM_RETRY_ATTEMPTS": str(self.retry_attempts),
             "ECOSYSTEM_SHUTDOWN_GRACE_S": str(self.shutdown_grace_s),
+            "ECOSYSTEM_LOG_LEVEL": self.log_level,
         }
 
 
 SUITE_TIMINGS = SuiteTimings()
+
+
+def lines_since(lines: list[str], since: float) -> list[str]:
+    """The service log lines written from `since` (epoch seconds) on: JSON lines by their `ts`, and any
+    other line (a traceback) with the JSON line before it."""
+    kept = []
+    keep = False
+    for line in lines:
+        try:
+            keep = float(json.loads(line)["ts"]) >= since
+        except (ValueError, KeyError, TypeError):
+            pass
+        if keep:
+            kept.append(line)
+    return kept
 
 
 def run_log_dir(suffix: str = "") -> Path:
@@ -78,6 +104,8 @@ class StackTarget(ABC):
 
     name: str
     capabilities: frozenset[str] = frozenset()
+    # What the services were started with: the declared values the suite compares with.
+    timings: SuiteTimings = SUITE_TIMINGS
 
     @property
     @abstractmethod
@@ -104,6 +132,11 @@ class StackTarget(ABC):
     def stop_all(self) -> None:
         """Stop everything this target started; idempotent."""
 
+    def rebuild(self) -> None:
+        """Replace the whole stack: everything started stops, then fresh processes or containers start on an
+        empty registry, and `wait_healthy`. For a stack the suite could not restore to its initial shape."""
+        self._unsupported("rebuild")
+
     @property
     def otlp_bind_host(self) -> str:
         """The address the suite's OTLP receiver listens on so the services can reach it; asked before start()."""
@@ -120,13 +153,22 @@ class StackTarget(ABC):
             raise TargetError(service, f"a running instance on target {self.name!r}, but none is running")
         return running[0].endpoint
 
-    def logs(self, lines: int = 50) -> dict[str, str]:
-        """Last `lines` log lines per instance ("risk-monitor#0" -> text); empty where the target cannot read logs."""
+    def logs(self, lines: int = 50, since: float | None = None) -> dict[str, str]:
+        """Last `lines` log lines per instance ("risk-monitor#0" -> text), only those written from `since`
+        (epoch seconds) on when given; empty where the target cannot read logs."""
         return {}
 
     def stop_service(self, service: str, index: int = 0) -> None:
         """Graceful stop (SIGTERM), waiting until the instance has exited."""
         self._unsupported("stop_service")
+
+    def terminate_service(self, service: str, index: int = 0) -> None:
+        """Send SIGTERM and return at once: the instance drains while the suite watches (`wait_exited`)."""
+        self._unsupported("terminate_service")
+
+    def wait_exited(self, service: str, index: int, timeout: float) -> int:
+        """The exit status of an instance that was sent SIGTERM, once it has exited; TargetError after `timeout`."""
+        self._unsupported("wait_exited")
 
     def kill_service(self, service: str, index: int = 0) -> None:
         """Immediate stop (SIGKILL): no deregistration, no drain."""

@@ -29,13 +29,22 @@ from typing import Any, TypeVar
 
 import docker
 import redis
+import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
 from acceptance import health
 from acceptance.images import ensure_images
-from acceptance.targets.base import SUITE_TIMINGS, ServiceHandle, StackTarget, SuiteTimings, TargetError, run_log_dir
+from acceptance.targets.base import (
+    SUITE_TIMINGS,
+    ServiceHandle,
+    StackTarget,
+    SuiteTimings,
+    TargetError,
+    lines_since,
+    run_log_dir,
+)
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
@@ -122,7 +131,7 @@ class _Run:
         files = [arg for path in COMPOSE_FILES for arg in ("-f", str(path))]
         return [*self.compose, "-p", self.project, *files, *args]
 
-    def down(self, client: docker.DockerClient) -> None:
+    def down(self, client: docker.DockerClient, *, keep_network: bool = False) -> None:
         if self.composed:
             # A paused container cannot be stopped.
             for container in client.containers.list(filters={"label": f"{PROJECT_LABEL}={self.project}"}):
@@ -139,7 +148,7 @@ class _Run:
         for container in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"}):
             with contextlib.suppress(NotFound):
                 container.remove(force=True, v=True)
-        if self.network_name:
+        if self.network_name and not keep_network:
             with contextlib.suppress(NotFound):
                 client.networks.get(self.network_name).remove()
             self.network_name = ""
@@ -156,11 +165,12 @@ class DockerTarget(StackTarget):
         *,
         log_dir: Path | str | None = None,
         timings: SuiteTimings = SUITE_TIMINGS,
-        start_timeout: float = 60.0,
+        start_timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         """`env` overrides the variables compose/docker-compose.yml reads (ECOSYSTEM_REGISTRY_TTL_MS, ...)."""
         self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir("-docker")
+        self.timings = timings
         self.start_timeout = start_timeout
         self.stop_timeout = timings.stop_timeout_s
         self._docker = docker.from_env()
@@ -211,21 +221,37 @@ class DockerTarget(StackTarget):
         try:
             self._ensure_network()
             self._run.env.update(ensure_images(log=lambda line: print(line, flush=True)).compose_env())
-            self._redis_port = _free_loopback_port()
-            self._run.env["ECOSYSTEM_REDIS_HOST_PORT"] = str(self._redis_port)
-            started = time.monotonic()
-            self._run.composed = True
-            self._compose("up", "--detach", "--no-build")
-            self._client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
-            deadline = time.monotonic() + self.start_timeout
-            for service in ALL_SERVICES:
-                for container in self._containers(service):
-                    self._wait_ready(service, container, deadline)
-            print(f"docker target: project {self.project} up and SERVING in {time.monotonic() - started:.1f}s",
-                  flush=True)
+            self._compose_up()
         except BaseException:
             self.stop_all()
             raise
+
+    def rebuild(self) -> None:
+        """Fresh containers and an empty Redis on the same network (the OTLP receiver listens on its gateway)."""
+        self._save_logs()
+        self._run.down(self._docker, keep_network=True)
+        self._instance_ids.clear()
+        self._partitioned.clear()
+        if self._client is not None:
+            self._client.close()
+        try:
+            self._compose_up()
+        except BaseException:
+            self.stop_all()
+            raise
+
+    def _compose_up(self) -> None:
+        self._redis_port = _free_loopback_port()
+        self._run.env["ECOSYSTEM_REDIS_HOST_PORT"] = str(self._redis_port)
+        started = time.monotonic()
+        self._run.composed = True
+        self._compose("up", "--detach", "--no-build")
+        self._client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        deadline = time.monotonic() + self.start_timeout
+        for service in ALL_SERVICES:
+            for container in self._containers(service):
+                self._wait_ready(service, container, deadline)
+        print(f"docker target: project {self.project} up and SERVING in {time.monotonic() - started:.1f}s", flush=True)
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
         """Every running, unpaused, connected container answers SERVING (the others cannot answer)."""
@@ -266,11 +292,17 @@ class DockerTarget(StackTarget):
             if container.status in ALIVE
         ]
 
-    def logs(self, lines: int = 50) -> dict[str, str]:
+    def logs(self, lines: int = 50, since: float | None = None) -> dict[str, str]:
         found = {}
         for service in (REDIS, *ALL_SERVICES):
             for index, container in enumerate(self._containers(service)):
-                found[f"{service}#{index}"] = container.logs(tail=lines).decode(errors="replace")
+                if since is None:
+                    text = container.logs(tail=lines).decode(errors="replace")
+                else:
+                    # Docker filters by whole seconds; the lines' own timestamps cut the rest.
+                    raw = container.logs(since=int(since)).decode(errors="replace").splitlines()
+                    text = "\n".join(lines_since(raw, since)[-lines:])
+                found[f"{service}#{index}"] = text
         return found
 
     # --- breaking and repairing ------------------------------------------------------------
@@ -290,6 +322,18 @@ class DockerTarget(StackTarget):
                 f"exit 0 within {self.stop_timeout:g}s of SIGTERM, but it exited with {code}",
                 self._tail(container),
             )
+
+    def terminate_service(self, service: str, index: int = 0) -> None:
+        self._alive_container(service, index, "terminate").kill(signal="SIGTERM")
+
+    def wait_exited(self, service: str, index: int, timeout: float) -> int:
+        container = self._container(service, index)
+        try:
+            return int(container.wait(timeout=timeout)["StatusCode"])
+        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
+            raise TargetError(
+                self._label(service, index), f"exit within {timeout:g}s of SIGTERM, but it still runs"
+            ) from None
 
     def kill_service(self, service: str, index: int = 0) -> None:
         container = self._container(service, index)

@@ -17,6 +17,9 @@ from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
 
 
+INSTANCES_FRESH_S = 0.5
+
+
 class ExternalTarget(StackTarget):
     name = "external"
     capabilities = frozenset()
@@ -25,6 +28,7 @@ class ExternalTarget(StackTarget):
         self._redis_url = redis_url
         self.start_timeout = start_timeout
         self._client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self._instances: dict[str, tuple[float, list[ServiceHandle]]] = {}
 
     @property
     def redis_url(self) -> str:
@@ -55,8 +59,14 @@ class ExternalTarget(StackTarget):
                     raise TargetError(f"{service}#{handle.index}", str(exc)) from None
 
     def instances(self, service: str) -> list[ServiceHandle]:
-        found = sorted(lookup_sync(self._client, service), key=lambda instance: instance.instance_id)
-        return [ServiceHandle(service, index, i.instance_id, i.endpoint) for index, i in enumerate(found)]
+        """The registered instances, read from the registry at most every INSTANCES_FRESH_S: the suite's own
+        reads must not swamp the registry reads it counts."""
+        read_at, handles = self._instances.get(service, (0.0, []))
+        if time.monotonic() - read_at > INSTANCES_FRESH_S:
+            found = sorted(lookup_sync(self._client, service), key=lambda instance: instance.instance_id)
+            handles = [ServiceHandle(service, index, i.instance_id, i.endpoint) for index, i in enumerate(found)]
+            self._instances[service] = (time.monotonic(), handles)
+        return list(handles)
 
     def restore(self) -> None:
         # Nothing here can break the stack, so there is nothing to bring back.

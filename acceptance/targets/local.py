@@ -27,7 +27,15 @@ import redis
 from acceptance import health
 from acceptance.processes import dying_with_parent
 from acceptance.redis_server import RedisServer
-from acceptance.targets.base import SUITE_TIMINGS, ServiceHandle, StackTarget, SuiteTimings, TargetError, run_log_dir
+from acceptance.targets.base import (
+    SUITE_TIMINGS,
+    ServiceHandle,
+    StackTarget,
+    SuiteTimings,
+    TargetError,
+    lines_since,
+    run_log_dir,
+)
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
@@ -66,12 +74,13 @@ class _Instance:
     def handle(self) -> ServiceHandle:
         return ServiceHandle(self.service, self.index, self.instance_id, self.endpoint)
 
-    def tail(self, lines: int = ERROR_LOG_LINES) -> str:
+    def tail(self, lines: int = ERROR_LOG_LINES, since: float | None = None) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        kept = text.splitlines() if since is None else lines_since(text.splitlines(), since)
+        return "\n".join(kept[-lines:])
 
 
 @dataclass(frozen=True)
@@ -122,11 +131,12 @@ class LocalTarget(StackTarget):
         *,
         log_dir: Path | str | None = None,
         timings: SuiteTimings = SUITE_TIMINGS,
-        start_timeout: float = 30.0,
+        start_timeout: float = 15.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         """`env` overrides any ECOSYSTEM_* variable the services get; logs go to `log_dir` (default reports/logs/)."""
         self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir()
+        self.timings = timings
         self.start_timeout = start_timeout
         self.stop_timeout = timings.stop_timeout_s
         self._env = {
@@ -201,13 +211,17 @@ class LocalTarget(StackTarget):
             self._client.close()
             self._client = None
 
+    def rebuild(self) -> None:
+        self.stop_all()
+        self.start()
+
     # --- what runs -------------------------------------------------------------------------
 
     def instances(self, service: str) -> list[ServiceHandle]:
         return [instance.handle() for instance in self._slots(service) if instance.alive]
 
-    def logs(self, lines: int = 50) -> dict[str, str]:
-        return {instance.label: instance.tail(lines) for instance in self._children.all()}
+    def logs(self, lines: int = 50, since: float | None = None) -> dict[str, str]:
+        return {instance.label: instance.tail(lines, since) for instance in self._children.all()}
 
     def log_paths(self) -> dict[str, Path]:
         """The log file of each instance's current process, stdout and stderr together."""
@@ -239,6 +253,17 @@ class LocalTarget(StackTarget):
             raise TargetError(
                 instance.label, f"exit within {self.stop_timeout:g}s of SIGTERM, so it was killed", instance.tail()
             ) from None
+
+    def terminate_service(self, service: str, index: int = 0) -> None:
+        instance = self._live_slot(service, index, "terminate")
+        instance.process.terminate()
+
+    def wait_exited(self, service: str, index: int, timeout: float) -> int:
+        instance = self._slot(service, index)
+        try:
+            return instance.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TargetError(instance.label, f"exit within {timeout:g}s of SIGTERM, but it still runs") from None
 
     def kill_service(self, service: str, index: int = 0) -> None:
         instance = self._slot(service, index)

@@ -6,7 +6,6 @@ Run with `python -m ecosystem.services.configuration_service`; settings come fro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import NoReturn
@@ -60,6 +59,11 @@ class ConfigurationServicer(config_pb2_grpc.ConfigurationServiceServicer):
 
     def __init__(self, store: ConfigStore) -> None:
         self._store = store
+        self._stopping = asyncio.Event()
+
+    async def end_streams(self) -> None:
+        """End every WatchConfiguration stream, so a draining instance does not hold its watchers."""
+        self._stopping.set()
 
     async def GetConfiguration(
         self, request: config_pb2.GetConfigurationRequest, context: grpc.aio.ServicerContext
@@ -112,10 +116,27 @@ class ConfigurationServicer(config_pb2_grpc.ConfigurationServiceServicer):
             await _abort(context, error)
         # Headers tell the client the watch is live: whatever is set after it has them gets streamed.
         await context.send_initial_metadata(())
-        # Close the store's generator with the stream, however the stream ends, rather than at GC time.
-        async with contextlib.aclosing(changes):
-            async for stored in changes:
+        # The next change races the end of the stream (end_streams); the store's generator is closed with
+        # the stream, however it ends, rather than at GC time.
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        change: asyncio.Future[StoredConfig] | None = None
+        try:
+            while True:
+                change = asyncio.ensure_future(anext(changes))
+                await asyncio.wait((change, stopping), return_when=asyncio.FIRST_COMPLETED)
+                if not change.done():
+                    return
+                try:
+                    stored = change.result()
+                except StopAsyncIteration:
+                    return
                 yield config_pb2.ConfigurationChange(configuration=to_proto(stored))
+        finally:
+            pending = [task for task in (change, stopping) if task is not None and not task.done()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await changes.aclose()
 
 
 async def serve(settings: Settings) -> None:
@@ -123,11 +144,11 @@ async def serve(settings: Settings) -> None:
         seed = Path(settings.config_seed) if settings.config_seed else DEFAULT_SEED
         store = ConfigStore(host.redis, seed=seed)
         log_event("config_seeded", path=str(seed), written=await store.seed(seed))
+        servicer = ConfigurationServicer(store)
         host.add_service(
-            config_pb2_grpc.add_ConfigurationServiceServicer_to_server,
-            ConfigurationServicer(store),
-            GRPC_SERVICES[CONFIGURATION_SERVICE],
+            config_pb2_grpc.add_ConfigurationServiceServicer_to_server, servicer, GRPC_SERVICES[CONFIGURATION_SERVICE]
         )
+        host.on_shutdown(servicer.end_streams)
         await host.serve()
 
 

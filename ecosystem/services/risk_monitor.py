@@ -20,6 +20,7 @@ import grpc
 
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient
+from ecosystem.logs import log_decision
 from ecosystem.names import GRPC_SERVICES, RISK_MONITOR
 from ecosystem.orders import order_problems
 from ecosystem.server import ServiceHost
@@ -71,6 +72,10 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
         reasons = [f"{what} {observed:.12g} exceeds {limit} {value:.12g}" for limit, value, observed, what in breaches]
         if order.symbol not in allowed:
             reasons.append(f"symbol {order.symbol} is not in {ALLOWED_SYMBOLS}")
+        log_decision(
+            "order_checked", order_id=order.order_id, decision="REJECTED" if reasons else "APPROVED", reasons=reasons,
+            max_quantity=max_quantity, max_notional=max_notional,
+        )
         exposure = self._exposure[order.strategy_id]
         if reasons:
             exposure.rejected += 1

@@ -65,6 +65,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         )
         problems = order_problems(order)
         if problems:
+            logs.log_decision("order_refused", order_id=order.order_id, problems=problems)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
         try:
             enabled = await self._config.get_bool(TRADING_ENABLED, timeout=context.time_remaining())
@@ -78,6 +79,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         try:
             decision = await self._risk.check_order(order, timeout=timeout)
         except ServiceCommunicationError as exc:
+            logs.log_event("order_failed", level="warning", order_id=order.order_id, code=exc.code.name, error=str(exc))
             await self._report_outcome(order.order_id, "FAILED", str(exc))
             await context.abort(exc.code, f"no risk decision for order {order.order_id}: {exc}")
         status = trading_pb2.ACCEPTED if decision.decision == risk_pb2.DECISION_APPROVED else trading_pb2.REJECTED
@@ -90,6 +92,11 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         )
         record.submitted_at.GetCurrentTime()
         self._remember(record)
+        logs.log_decision(
+            "order_decided", order_id=order.order_id, symbol=order.symbol, quantity=order.quantity, price=order.price,
+            status=trading_pb2.OrderStatus.Name(status), reasons=list(decision.reasons),
+            risk_instance_id=decision.instance_id,
+        )
         await self._report_outcome(order.order_id, trading_pb2.OrderStatus.Name(status), "; ".join(decision.reasons))
         return trading_pb2.SubmitOrderResponse(
             order_id=order.order_id,
@@ -135,7 +142,8 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
                 await self._coordinator.record_outcome(scenario_id, report, timeout=OUTCOME_REPORT_TIMEOUT_S)
             except ServiceCommunicationError as exc:
                 logs.log_event(
-                    "scenario_outcome_not_recorded", scenario_id=scenario_id, order_id=order_id, error=str(exc)
+                    "scenario_outcome_not_recorded", level="warning", scenario_id=scenario_id, order_id=order_id,
+                    error=str(exc),
                 )
 
 

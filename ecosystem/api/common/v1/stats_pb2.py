@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ecosystem/api/common/v1/stats.proto\x12\x13\x65\x63osystem.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x1aGetPerformanceStatsRequest\x12\x15\n\rmethod_prefix\x18\x01 \x01(\t\"\xae\x02\n\x0eOperationStats\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x16\n\x0etotal_requests\x18\x02 \x01(\x03\x12\x1b\n\x13successful_requests\x18\x03 \x01(\x03\x12\x17\n\x0f\x66\x61iled_requests\x18\x04 \x01(\x03\x12\x1a\n\x12\x61verage_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0emin_latency_ms\x18\x06 \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\x07 \x01(\x01\x12\x16\n\x0ep95_latency_ms\x18\x08 \x01(\x01\x12\x16\n\x0ep99_latency_ms\x18\t \x01(\x01\x12\x1b\n\x13requests_per_second\x18\n \x01(\x01\x12\x12\n\nerror_rate\x18\x0b \x01(\x01\x12\x0e\n\x06health\x18\x0c \x01(\t\"\xf0\x01\n\x10PerformanceStats\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x30\n\x0c\x63ollected_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\noperations\x18\x04 \x03(\x0b\x32#.ecosystem.common.v1.OperationStats\x12\x0e\n\x06health\x18\x05 \x01(\t\x12;\n\x0c\x63onfig_cache\x18\x06 \x01(\x0b\x32%.ecosystem.common.v1.ConfigCacheStats\"\xa1\x01\n\x10\x43onfigCacheStats\x12\x12\n\ncache_size\x18\x01 \x01(\x03\x12\x12\n\ncache_hits\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61\x63he_misses\x18\x03 \x01(\x03\x12\x10\n\x08hit_rate\x18\x04 \x01(\x01\x12\x16\n\x0etotal_requests\x18\x05 \x01(\x03\x12\x14\n\x0cstale_served\x18\x06 \x01(\x03\x12\x0f\n\x07\x66\x65tches\x18\x07 \x01(\x03\x32}\n\x0cStatsService\x12m\n\x13GetPerformanceStats\x12/.ecosystem.common.v1.GetPerformanceStatsRequest\x1a%.ecosystem.common.v1.PerformanceStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ecosystem/api/common/v1/stats.proto\x12\x13\x65\x63osystem.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x1aGetPerformanceStatsRequest\x12\x15\n\rmethod_prefix\x18\x01 \x01(\t\"\xc1\x02\n\x0eOperationStats\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x16\n\x0etotal_requests\x18\x02 \x01(\x03\x12\x1b\n\x13successful_requests\x18\x03 \x01(\x03\x12\x17\n\x0f\x66\x61iled_requests\x18\x04 \x01(\x03\x12\x1a\n\x12\x61verage_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0emin_latency_ms\x18\x06 \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\x07 \x01(\x01\x12\x16\n\x0ep95_latency_ms\x18\x08 \x01(\x01\x12\x16\n\x0ep99_latency_ms\x18\t \x01(\x01\x12\x1b\n\x13requests_per_second\x18\n \x01(\x01\x12\x12\n\nerror_rate\x18\x0b \x01(\x01\x12\x0e\n\x06health\x18\x0c \x01(\t\x12\x11\n\tin_flight\x18\r \x01(\x03\"\xf0\x01\n\x10PerformanceStats\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x30\n\x0c\x63ollected_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\noperations\x18\x04 \x03(\x0b\x32#.ecosystem.common.v1.OperationStats\x12\x0e\n\x06health\x18\x05 \x01(\t\x12;\n\x0c\x63onfig_cache\x18\x06 \x01(\x0b\x32%.ecosystem.common.v1.ConfigCacheStats\"\xa1\x01\n\x10\x43onfigCacheStats\x12\x12\n\ncache_size\x18\x01 \x01(\x03\x12\x12\n\ncache_hits\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61\x63he_misses\x18\x03 \x01(\x03\x12\x10\n\x08hit_rate\x18\x04 \x01(\x01\x12\x16\n\x0etotal_requests\x18\x05 \x01(\x03\x12\x14\n\x0cstale_served\x18\x06 \x01(\x03\x12\x0f\n\x07\x66\x65tches\x18\x07 \x01(\x03\x32}\n\x0cStatsService\x12m\n\x13GetPerformanceStats\x12/.ecosystem.common.v1.GetPerformanceStatsRequest\x1a%.ecosystem.common.v1.PerformanceStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,11 +35,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPERFORMANCESTATSREQUEST']._serialized_start=93
   _globals['_GETPERFORMANCESTATSREQUEST']._serialized_end=144
   _globals['_OPERATIONSTATS']._serialized_start=147
-  _globals['_OPERATIONSTATS']._serialized_end=449
-  _globals['_PERFORMANCESTATS']._serialized_start=452
-  _globals['_PERFORMANCESTATS']._serialized_end=692
-  _globals['_CONFIGCACHESTATS']._serialized_start=695
-  _globals['_CONFIGCACHESTATS']._serialized_end=856
-  _globals['_STATSSERVICE']._serialized_start=858
-  _globals['_STATSSERVICE']._serialized_end=983
+  _globals['_OPERATIONSTATS']._serialized_end=468
+  _globals['_PERFORMANCESTATS']._serialized_start=471
+  _globals['_PERFORMANCESTATS']._serialized_end=711
+  _globals['_CONFIGCACHESTATS']._serialized_start=714
+  _globals['_CONFIGCACHESTATS']._serialized_end=875
+  _globals['_STATSSERVICE']._serialized_start=877
+  _globals['_STATSSERVICE']._serialized_end=1002
 # @@protoc_insertion_point(module_scope)

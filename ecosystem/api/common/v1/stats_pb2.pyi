@@ -16,7 +16,7 @@ class GetPerformanceStatsRequest(_message.Message):
     def __init__(self, method_prefix: _Optional[str] = ...) -> None: ...
 
 class OperationStats(_message.Message):
-    __slots__ = ("operation", "total_requests", "successful_requests", "failed_requests", "average_latency_ms", "min_latency_ms", "max_latency_ms", "p95_latency_ms", "p99_latency_ms", "requests_per_second", "error_rate", "health")
+    __slots__ = ("operation", "total_requests", "successful_requests", "failed_requests", "average_latency_ms", "min_latency_ms", "max_latency_ms", "p95_latency_ms", "p99_latency_ms", "requests_per_second", "error_rate", "health", "in_flight")
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     TOTAL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SUCCESSFUL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class OperationStats(_message.Message):
     REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     operation: str
     total_requests: int
     successful_requests: int
@@ -41,7 +42,8 @@ class OperationStats(_message.Message):
     requests_per_second: float
     error_rate: float
     health: str
-    def __init__(self, operation: _Optional[str] = ..., total_requests: _Optional[int] = ..., successful_requests: _Optional[int] = ..., failed_requests: _Optional[int] = ..., average_latency_ms: _Optional[float] = ..., min_latency_ms: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., health: _Optional[str] = ...) -> None: ...
+    in_flight: int
+    def __init__(self, operation: _Optional[str] = ..., total_requests: _Optional[int] = ..., successful_requests: _Optional[int] = ..., failed_requests: _Optional[int] = ..., average_latency_ms: _Optional[float] = ..., min_latency_ms: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., error_rate: _Optional[float] = ..., health: _Optional[str] = ..., in_flight: _Optional[int] = ...) -> None: ...
 
 class PerformanceStats(_message.Message):
     __slots__ = ("service", "instance_id", "collected_at", "operations", "health", "config_cache")

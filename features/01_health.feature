@@ -20,9 +20,10 @@ Feature: Health and reflection
     Then the call fails with NOT_FOUND
 
   @normal
-  Scenario Outline: Reflection on <service> lists its API
+  Scenario Outline: Reflection on <service> lists its API, health and statistics
     Then reflection on "<service>" lists "<grpc service>"
     And reflection on "<service>" lists "grpc.health.v1.Health"
+    And reflection on "<service>" lists "ecosystem.common.v1.StatsService"
 
     Examples:
       | service               | grpc service                                    |

@@ -1,7 +1,7 @@
 @allure.epic:Chaos
 Feature: Faults injected through the test coordinator
   test-coordinator is the chaos control plane: the target service applies a fault while its event
-  is active, acknowledges it, and removes it when its duration ends.
+  is active, acknowledges it, and removes it when its duration ends or the event is ended early.
 
   @critical @needs.chaos
   Scenario: Latency injection shows in latencies and then recovers
@@ -18,6 +18,22 @@ Feature: Faults injected through the test coordinator
     When the trading engine receives 200 orders for 1 BTC-USD at 100
     Then between 25 and 75 percent of them fail with INTERNAL
     And the others are ACCEPTED
+
+  @critical @needs.chaos
+  Scenario: An event ended early is RECOVERED at once and its fault is gone
+    Given the test coordinator injects 300 ms of latency into "risk-monitor" for 60000 ms
+    And the chaos event becomes INJECTED
+    When the chaos event is ended early
+    Then the chaos event becomes RECOVERED
+    And an order for 1 BTC-USD at 100 takes the risk monitor less than 300 ms
+
+  @critical @needs.chaos
+  Scenario: A fault injected into the coordinator spares its chaos control plane
+    Given the test coordinator injects UNAVAILABLE errors at 100 percent into "test-coordinator" for 30000 ms
+    When the chaos event becomes INJECTED
+    Then a test scenario cannot be started while the fault is active
+    When the chaos event is ended early
+    Then the chaos event becomes RECOVERED
 
   @normal
   Scenario: A fault the coordinator cannot apply in-process is refused

@@ -1,0 +1,90 @@
+"""The healthy stack every scenario starts on, as one list of problems (empty = healthy).
+
+Healthy means: each service runs exactly one instance, which the registry lists under the id the
+target started it with and which answers grpc.health.v1 SERVING; the test coordinator holds no
+active chaos event or test scenario; an order of the declared probe shape gets a risk decision
+(accepted or rejected: a decision proves the path works) through a closed breaker.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from acceptance import health
+from acceptance.rpc import RpcClient, RpcResult
+from acceptance.targets.base import StackTarget
+from ecosystem.discovery import RegistryError, lookup_sync
+from ecosystem.names import ALL_SERVICES, GRPC_SERVICES, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
+
+PROBE_ORDER = {
+    "strategy_id": "stack-health", "symbol": "BTC-USD", "side": "SIDE_BUY", "quantity": 1, "price": 100,
+}
+PROBE_TIMEOUT_S = 2.0
+_ACTIVE_CHAOS = ("PENDING", "INJECTED")
+
+
+def stack_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis) -> list[str]:
+    """Everything that keeps the stack from being healthy, each naming the service and what was expected."""
+    problems = []
+    for service in ALL_SERVICES:
+        problems += _service_problems(stack, rpc, registry, service)
+    if problems:
+        return problems  # the calls below would only fail for the same reasons
+    coordinator = stack.endpoint(TEST_COORDINATOR)
+    coordinator_api = GRPC_SERVICES[TEST_COORDINATOR]
+    events = rpc.call(coordinator, f"{coordinator_api}/ListChaosEvents", timeout=PROBE_TIMEOUT_S)
+    if not events.ok:
+        return [f"test-coordinator answers ListChaosEvents with {events.code.name}: {events.details}"]
+    problems += [
+        f"chaos event {e['event_id']} ({e['event_type']} on {e['target_service']}) is still {e['status']}"
+        for e in events.body["events"]
+        if e["status"] in _ACTIVE_CHAOS
+    ]
+    scenarios = rpc.call(coordinator, f"{coordinator_api}/ListActiveScenarios", timeout=PROBE_TIMEOUT_S)
+    if not scenarios.ok:
+        return [*problems, f"test-coordinator answers ListActiveScenarios with {scenarios.code.name}"]
+    problems += [f"test scenario {s['scenario_id']} ({s['name']}) is still active" for s in scenarios.body["scenarios"]]
+    return problems + _order_path_problems(stack, rpc)
+
+
+def _service_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis, service: str) -> list[str]:
+    running = stack.instances(service)
+    problems = [] if len(running) == 1 else [f"{service} runs {len(running)} instances, expected 1"]
+    try:
+        registered = {instance.instance_id for instance in lookup_sync(registry, service)}
+    except RegistryError as exc:
+        return [*problems, str(exc)]
+    for handle in running:
+        if handle.instance_id not in registered:
+            problems.append(f"{service}#{handle.index} (instance {handle.instance_id or '?'}) is not in the registry")
+        try:
+            status = health.check(handle.endpoint, GRPC_SERVICES[service], timeout=PROBE_TIMEOUT_S)
+        except health.HealthCheckError as exc:
+            status = str(exc)
+        if status != health.SERVING:
+            problems.append(f"{service}#{handle.index} at {handle.endpoint} answers {status}, expected SERVING")
+    problems += [
+        f"the registry lists {service} instance {instance_id}, which the target does not run"
+        for instance_id in sorted(registered - {handle.instance_id for handle in running})
+    ]
+    return problems
+
+
+def _order_path_problems(stack: StackTarget, rpc: RpcClient) -> list[str]:
+    engine = stack.endpoint(TRADING_SYSTEM_ENGINE)
+    engine_api = GRPC_SERVICES[TRADING_SYSTEM_ENGINE]
+    order = rpc.call(engine, f"{engine_api}/SubmitOrder", PROBE_ORDER, timeout=PROBE_TIMEOUT_S)
+    if not order.ok:
+        return [f"an order for 1 BTC-USD at 100 got no risk decision: {_outcome(order)}"]
+    status = rpc.call(engine, f"{engine_api}/GetStatus", timeout=PROBE_TIMEOUT_S)
+    if not status.ok:
+        return [f"trading-system-engine answers GetStatus with {_outcome(status)}"]
+    for dependency in status.body["dependencies"]:
+        state = dependency["breaker"]["state"]
+        if dependency["service"] == RISK_MONITOR and state != "CLOSED":
+            return [f"trading-system-engine's breaker for {RISK_MONITOR} is {state}, expected CLOSED"]
+    return []
+
+
+def _outcome(result: RpcResult) -> str:
+    return "OK" if result.ok else f"{result.code.name}: {result.details}"

@@ -1,0 +1,73 @@
+"""Faults the stack target applies: instances stopped, killed, scaled, restarted; Redis; the network."""
+
+from __future__ import annotations
+
+from behave import given, then, when
+from behave.runner import Context
+
+
+@given('{count:d} instances of "{service}" are running')
+def step_scaled(context: Context, count: int, service: str) -> None:
+    context.suite.faults.scale(count, service)
+
+
+@when('instance {number:d} of "{service}" is stopped gracefully')
+def step_stop_instance(context: Context, number: int, service: str) -> None:
+    context.suite.faults.stop_instance(number, service)
+
+
+@when('instance {number:d} of "{service}" is killed')
+def step_kill_instance(context: Context, number: int, service: str) -> None:
+    context.suite.faults.kill_instance(number, service)
+
+
+@given('"{service}" is restarted')
+@when('"{service}" is restarted')
+def step_restart(context: Context, service: str) -> None:
+    context.suite.faults.restart(service)
+
+
+@given('every "{service}" instance is stopped')
+@when('every "{service}" instance is stopped')
+def step_all_stopped(context: Context, service: str) -> None:
+    context.suite.faults.stop_every_instance(service)
+
+
+@when('"{service}" is started again')
+def step_started_again(context: Context, service: str) -> None:
+    context.suite.faults.start_again(service)
+
+
+@when('"{service}" is sent SIGTERM')
+def step_sigterm(context: Context, service: str) -> None:
+    context.suite.faults.terminate(service)
+
+
+@then('"{service}" exits with status 0 within its grace period')
+def step_exit_ok(context: Context, service: str) -> None:
+    context.suite.faults.expect_exit_within_grace(service)
+
+
+@when("the registry's Redis is flushed")
+def step_flush(context: Context) -> None:
+    context.suite.faults.flush_redis()
+
+
+@when("the registry's Redis is restarted")
+def step_restart_redis(context: Context) -> None:
+    context.suite.faults.restart_redis()
+
+
+@when("the registry's Redis is stopped")
+def step_stop_redis(context: Context) -> None:
+    context.suite.faults.stop_redis()
+
+
+@given('the "{service}" instance is cut off from the network')
+def step_partitioned(context: Context, service: str) -> None:
+    context.suite.faults.partition(service)
+
+
+@when('the "{service}" instance is connected to the network again')
+def step_healed(context: Context, service: str) -> None:
+    context.suite.faults.heal(service)
