@@ -134,4 +134,4 @@ def _first_line(message: str) -> str:
     lines = [line for line in message.strip().splitlines() if line.strip()]
     if lines and lines[0].startswith("Traceback"):
         return lines[-1]
-    return "\n".join(lines[:20])
+    return "\n".join(lines[:20]).removeprefix("ASSERT FAILED: ")

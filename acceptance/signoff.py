@@ -280,8 +280,9 @@ def decide(
     """GO only if behave exited 0, every selected scenario passed, no hook or cleanup error was recorded,
     the stack never had to be rebuilt, and at least one scenario ran.
 
-    The reasons come root cause first: set-up errors, then failed scenarios in the order they ran (each
-    marked with whether its re-run on a rebuilt stack reproduced it), then what followed from them.
+    The reasons come root cause first: set-up errors, then failed scenarios and stack rebuilds in the order
+    they arose (each failure marked with whether its re-run on a rebuilt stack reproduced it), then what
+    followed from them.
     """
     reproduction = reproduction or {}
     setup = [error.describe() for error in hook_errors if error.hook == "before_all"]
@@ -289,9 +290,13 @@ def decide(
     failures = [
         asdict(record) | {"reproduction": reproduction.get(record.location, "")} for record in failed
     ]
-    scenario_reasons = [
-        _with_reproduction(record.describe(), reproduction.get(record.location, "")) for record in failed
-    ]
+    # In the order they arose: a scenario's failure, then the rebuild its end needed, then the next scenario.
+    scenario_reasons = []
+    for record in records:
+        if record.failed:
+            scenario_reasons.append(_with_reproduction(record.describe(), reproduction.get(record.location, "")))
+        if record.rebuilt:
+            scenario_reasons.append(f'stack rebuilt after scenario "{record.scenario}": {record.rebuilt}')
     recorded = {(record.feature, record.scenario) for record in records}
     scenario_reasons += [
         _describe_scenario(feature, scenario)
@@ -300,7 +305,6 @@ def decide(
         if scenario.status not in (PASSED, SKIPPED, UNTESTED) and (feature.name, scenario.name) not in recorded
     ]
     untested = [scenario.name for feature in features for scenario in feature.scenarios if scenario.status == UNTESTED]
-    rebuilds = [f"stack rebuilt after {record.scenario!r}: {record.rebuilt}" for record in records if record.rebuilt]
     others = [f"hook or cleanup error: {error.describe()}" for error in hook_errors if error.hook != "before_all"]
 
     reasons: list[str] = []
@@ -315,10 +319,10 @@ def decide(
             f"{len(untested)} selected scenario(s) never ran (a before_all/before_feature hook failed or the run "
             f"stopped): {_names(untested)}"
         )
-    reasons += rebuilds + others
+    reasons += others
     if behave_exit_code != 0:
         reasons.append(_describe_exit(behave_exit_code, explained=bool(reasons)))
-    root_causes = [f"the run could not start: {error}" for error in setup] + scenario_reasons + rebuilds + reasons
+    root_causes = [f"the run could not start: {error}" for error in setup] + scenario_reasons + reasons
     return Verdict(
         go=not reasons,
         reasons=reasons,

@@ -1,9 +1,10 @@
 """The healthy stack every scenario starts on, as one list of problems (empty = healthy).
 
 Healthy means: each service runs exactly one instance, which the registry lists under the id the
-target started it with and which answers grpc.health.v1 SERVING; the test coordinator holds no
-active chaos event or test scenario; an order of the declared probe shape gets a risk decision
-(accepted or rejected: a decision proves the path works) through a closed breaker.
+target started it with and which answers grpc.health.v1 SERVING; configuration-service serves the
+seeded risk limits; the test coordinator holds no active chaos event or test scenario; an order of
+the probe shape gets a risk decision (accepted or rejected: a decision proves the path works) through
+a closed breaker.
 """
 
 from __future__ import annotations
@@ -11,25 +12,36 @@ from __future__ import annotations
 import redis
 
 from acceptance import health
+from acceptance.declared import Declared
 from acceptance.rpc import RpcClient, RpcResult
 from acceptance.targets.base import StackTarget
 from ecosystem.discovery import RegistryError, lookup_sync
-from ecosystem.names import ALL_SERVICES, GRPC_SERVICES, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
+from ecosystem.names import (
+    ALL_SERVICES,
+    CONFIGURATION_SERVICE,
+    GRPC_SERVICES,
+    RISK_MONITOR,
+    TEST_COORDINATOR,
+    TRADING_SYSTEM_ENGINE,
+)
 
 PROBE_ORDER = {
     "strategy_id": "stack-health", "symbol": "BTC-USD", "side": "SIDE_BUY", "quantity": 1, "price": 100,
 }
 PROBE_TIMEOUT_S = 2.0
 _ACTIVE_CHAOS = ("PENDING", "INJECTED")
+# What risk-monitor reads for every decision: a scenario that changed one must have set it back.
+RISK_LIMITS = ("risk.max_order_quantity", "risk.position_limits.max_notional", "risk.allowed_symbols")
 
 
-def stack_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis) -> list[str]:
+def stack_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis, declared: Declared) -> list[str]:
     """Everything that keeps the stack from being healthy, each naming the service and what was expected."""
     problems = []
     for service in ALL_SERVICES:
         problems += _service_problems(stack, rpc, registry, service)
     if problems:
         return problems  # the calls below would only fail for the same reasons
+    problems += _configuration_problems(stack, rpc, declared)
     coordinator = stack.endpoint(TEST_COORDINATOR)
     coordinator_api = GRPC_SERVICES[TEST_COORDINATOR]
     events = rpc.call(coordinator, f"{coordinator_api}/ListChaosEvents", timeout=PROBE_TIMEOUT_S)
@@ -67,6 +79,19 @@ def _service_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis,
         f"the registry lists {service} instance {instance_id}, which the target does not run"
         for instance_id in sorted(registered - {handle.instance_id for handle in running})
     ]
+    return problems
+
+
+def _configuration_problems(stack: StackTarget, rpc: RpcClient, declared: Declared) -> list[str]:
+    endpoint = stack.endpoint(CONFIGURATION_SERVICE)
+    method = f"{GRPC_SERVICES[CONFIGURATION_SERVICE]}/GetConfiguration"
+    problems = []
+    for key in RISK_LIMITS:
+        answer = rpc.call(endpoint, method, {"key": key, "environment": declared.environment}, timeout=PROBE_TIMEOUT_S)
+        seeded = declared.seeded(key)
+        if not answer.ok or not seeded.matches(answer.body.get("value", "")):
+            served = answer.body.get("value") if answer.ok else _outcome(answer)
+            problems.append(f"configuration-service serves {key} = {served}, but the seed declares {seeded.value}")
     return problems
 
 

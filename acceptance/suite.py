@@ -190,7 +190,7 @@ class Suite:
         bound = self.declared.registry_ttl_s + REACTION_MARGIN_S
         try:
             poll(
-                lambda: stack_problems(self.stack, self._probe_rpc, self.redis),
+                lambda: stack_problems(self.stack, self._probe_rpc, self.redis, self.declared),
                 lambda problems: not problems,
                 timeout=bound,
                 what="the stack is healthy",
@@ -201,9 +201,11 @@ class Suite:
         return []
 
     def _rebuild(self, after: str, why: str) -> None:
-        note = f"stack rebuilt after {after!r}: {why}"
+        note = f'stack rebuilt after scenario "{after}": {why}'
         if len(self.rebuilds) >= MAX_REBUILDS:
-            self.broken = f"the stack needed more than {MAX_REBUILDS} rebuilds; the last need, after {after!r}: {why}"
+            self.broken = (
+                f'the stack needed more than {MAX_REBUILDS} rebuilds; the last need, after scenario "{after}": {why}'
+            )
             return
         self.rebuilds.append(note)
         print(f"\n{note}", flush=True)
@@ -214,7 +216,7 @@ class Suite:
         except Exception as exc:
             problems = [f"{type(exc).__name__}: {exc}"]
         if problems:
-            self.broken = f"the stack rebuilt after {after!r} is not healthy either: {'; '.join(problems)}"
+            self.broken = f'the stack rebuilt after scenario "{after}" is not healthy either: ' + "; ".join(problems)
 
     def _reset_connections(self) -> None:
         self.rpc.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import statistics
 import time
@@ -13,6 +14,7 @@ import redis
 import redis.asyncio as aioredis
 
 from acceptance.targets import default_target_name, make_target
+from acceptance.targets.base import SUITE_TIMINGS
 from acceptance.targets.local import LocalTarget
 from benchmarks.floor import CALL_TIMEOUT_S, measure_submit_order, order_request, running
 from benchmarks.load import LoadSettings, measure_micro, percentiles, sequential_latencies
@@ -25,6 +27,8 @@ from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, RISK_MONITOR, T
 from ecosystem.settings import BreakerSettings
 
 ENVIRONMENT = "testing"  # what LocalTarget runs the services with
+# The suite's timings, but the services log at info as in production: no line per order decision.
+TIMINGS = dataclasses.replace(SUITE_TIMINGS, log_level="info")
 CACHED_KEY = "risk.max_order_quantity"
 SINGLE_FLIGHT_KEY = "trading.venue"  # read by no service, so every GetConfiguration of it is ours
 SINGLE_FLIGHT_READERS = 100
@@ -41,7 +45,7 @@ def measure_startup(log_dir: Path, repetitions: int) -> tuple[dict[str, object],
     """Launch to every service SERVING, `repetitions` times; the last stack is left running for what follows."""
     times = []
     for repetition in range(repetitions):
-        target = LocalTarget(log_dir=log_dir / f"startup-{repetition}")
+        target = LocalTarget(log_dir=log_dir / f"startup-{repetition}", timings=TIMINGS)
         started = time.perf_counter()
         target.start()
         times.append(time.perf_counter() - started)
@@ -59,7 +63,7 @@ def measure_docker_startup(repetitions: int) -> dict[str, object]:
         return {"measured": False, "reason": why}
     times = []
     for _ in range(repetitions):
-        target = make_target("docker")
+        target = make_target("docker", timings=TIMINGS)
         started = time.perf_counter()
         try:
             target.start()
@@ -76,7 +80,7 @@ def measure_real_path(target: LocalTarget, settings: LoadSettings) -> dict[str, 
 def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, object]:
     """SubmitOrder on a second stack exporting spans to an OTLP receiver in its own process."""
     with running("otlp") as receiver:
-        target = LocalTarget(log_dir=log_dir / "traced")
+        target = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS)
         target.export_traces_to(receiver.endpoint)
         target.start()
         try:

@@ -165,7 +165,7 @@ class ConfigStore:
         for key in keys:
             validate_key(key)
         results = await self._read(keys, environment)
-        if not all(results) and await self._reseeded():
+        if not all(results) and await self._seed_if_lost():
             results = await self._read(keys, environment)
         for key, fields in zip(keys, results, strict=True):
             if not fields:
@@ -178,7 +178,7 @@ class ConfigStore:
         if prefix:
             validate_key(prefix, what="prefix")
         known = await self._redis.smembers(_index_key(environment))
-        if not known and await self._reseeded():
+        if not known and await self._seed_if_lost():
             known = await self._redis.smembers(_index_key(environment))
         keys = sorted(key for key in known if matches_prefix(key, prefix))
         results = await self._read(keys, environment)
@@ -212,14 +212,18 @@ class ConfigStore:
                 pipe.hgetall(_config_key(environment, key))
             return await pipe.execute()
 
-    async def _reseeded(self) -> bool:
-        """Whether the seed was lost and has just been written again."""
+    async def _seed_if_lost(self) -> bool:
+        """Seed again if Redis lost the seed; whether a read may now find more than it did.
+
+        True also when this call wrote nothing: a concurrent read may have been seeding meanwhile, and
+        whatever it wrote is there to be read now.
+        """
         if self._seed is None:
             return False
         written = await self.ensure_seeded(self._seed)
         if written:
             log_event("config_reseeded", path=str(self._seed), written=written)
-        return written > 0
+        return True
 
     async def latest_change_id(self) -> str:
         """The id of the newest change so far: watching from it yields only changes made after this call."""

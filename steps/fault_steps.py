@@ -53,9 +53,9 @@ def step_flush(context: Context) -> None:
     context.suite.faults.flush_redis()
 
 
-@when("the registry's Redis is restarted")
-def step_restart_redis(context: Context) -> None:
-    context.suite.faults.restart_redis()
+@when("the registry's Redis is down for {heartbeats:d} heartbeats and comes back")
+def step_redis_outage(context: Context, heartbeats: int) -> None:
+    context.suite.faults.redis_outage(heartbeats)
 
 
 @when("the registry's Redis is stopped")

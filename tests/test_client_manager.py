@@ -22,13 +22,15 @@ REQUEST = risk_pb2.CheckOrderRequest(order=risk_pb2.Order(strategy_id="s1", symb
 
 
 class RiskStub(risk_pb2_grpc.RiskMonitorServiceServicer):
-    """CheckOrder that counts its calls and answers as told: OK, an abort code, or never (`hang`)."""
+    """CheckOrder that counts its calls and answers as told: OK, an abort code, never (`hang`), or once
+    `release` is set."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.hits = 0
         self.abort_code: grpc.StatusCode | None = None
         self.hang = False
+        self.release: asyncio.Event | None = None
         self.time_remaining: list[float | None] = []
 
     async def CheckOrder(
@@ -40,6 +42,8 @@ class RiskStub(risk_pb2_grpc.RiskMonitorServiceServicer):
             await context.abort(self.abort_code, f"{self.name} was told to fail")
         if self.hang:
             await asyncio.Event().wait()  # cancelled when the caller's deadline passes
+        if self.release is not None:
+            await self.release.wait()
         return risk_pb2.CheckOrderResponse(decision=risk_pb2.DECISION_APPROVED, instance_id=self.name)
 
 
@@ -245,6 +249,30 @@ async def test_the_channel_of_an_instance_that_leaves_the_registry_is_closed(
     )
     assert opened[staying.endpoint].get_state() != grpc.ChannelConnectivity.SHUTDOWN
     assert (await check(manager)).instance_id == "staying"
+
+
+async def test_a_call_in_flight_to_an_instance_that_leaves_the_registry_still_gets_its_answer(
+    cluster: Cluster, make_manager
+) -> None:
+    leaving = await cluster.add("leaving")
+    manager = make_manager()
+    await manager.watch(RISK_MONITOR)
+    leaving.servicer.release = asyncio.Event()
+    in_flight = asyncio.create_task(check(manager))
+    await wait_until_async(
+        lambda: asyncio.sleep(0, leaving.servicer.hits), timeout=WAIT_S, what="the call reached the instance"
+    )
+
+    await leaving.registration.stop()
+    await wait_until_async(
+        lambda: manager.status(RISK_MONITOR),
+        lambda status: status.endpoints == [],
+        timeout=WAIT_S,
+        what=f"the manager learns that {leaving.endpoint} left risk-monitor",
+    )
+    leaving.servicer.release.set()
+
+    assert (await in_flight).instance_id == "leaving", "a drain must not lose the calls it is finishing"
 
 
 async def test_no_registered_instance_is_unavailable_naming_the_service(make_manager) -> None:

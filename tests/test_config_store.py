@@ -276,6 +276,19 @@ async def test_a_store_with_a_seed_seeds_again_when_a_read_finds_redis_emptied(
         await store.get("risk.not_in_the_seed", "testing")
 
 
+async def test_concurrent_reads_of_an_emptied_redis_all_find_the_seed(
+    aredis: aioredis.Redis, seed_file: Path
+) -> None:
+    store = ConfigStore(aredis, seed=seed_file)
+    await store.seed(seed_file)
+    await aredis.flushall()
+
+    # One read seeds; the others must not give up because they found nothing left to write.
+    values = await asyncio.gather(*(store.get("risk.max_order_quantity", "testing") for _ in range(20)))
+
+    assert {value.value for value in values} == {"1000"}
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -42,9 +42,14 @@ async def store(aredis: aioredis.Redis) -> WatchCountingStore:
 
 
 @pytest.fixture
-async def stub(store: ConfigStore) -> AsyncIterator[config_pb2_grpc.ConfigurationServiceStub]:
+async def servicer(store: ConfigStore) -> ConfigurationServicer:
+    return ConfigurationServicer(store)
+
+
+@pytest.fixture
+async def stub(servicer: ConfigurationServicer) -> AsyncIterator[config_pb2_grpc.ConfigurationServiceStub]:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    config_pb2_grpc.add_ConfigurationServiceServicer_to_server(ConfigurationServicer(store), server)
+    config_pb2_grpc.add_ConfigurationServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -193,6 +198,23 @@ async def test_watch_configuration_streams_a_change_made_after_it_started(
         return store.open_watches
 
     await wait_until_async(open_watches, lambda count: count == 0, timeout=10, what="the cancelled watch is closed")
+
+
+async def test_a_draining_server_ends_its_watches_so_watchers_move_on_at_once(
+    stub: config_pb2_grpc.ConfigurationServiceStub, servicer: ConfigurationServicer, store: WatchCountingStore
+) -> None:
+    call = stub.WatchConfiguration(config_pb2.WatchConfigurationRequest(prefix="", environment="testing"))
+    await asyncio.wait_for(call.initial_metadata(), timeout=10)
+
+    await servicer.end_streams()
+
+    assert await asyncio.wait_for(call.read(), timeout=10) is grpc.aio.EOF
+    assert await call.code() == grpc.StatusCode.OK
+
+    async def open_watches() -> int:
+        return store.open_watches
+
+    await wait_until_async(open_watches, lambda count: count == 0, timeout=10, what="the ended watch is closed")
 
 
 async def test_watch_configuration_refuses_a_malformed_prefix(stub: config_pb2_grpc.ConfigurationServiceStub) -> None:

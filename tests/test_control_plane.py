@@ -332,6 +332,29 @@ async def test_an_event_ended_early_is_removed_and_recovered(redis_url: str, are
         assert risk.faults.active_event_ids() == []
 
 
+async def test_an_instance_that_stops_reports_its_faults_recovered(redis_url: str, aredis: redis.asyncio.Redis) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(coordinator_host(redis_url))
+        stub = await coordinator_stub(aredis, stack)
+        request = pb.InjectChaosRequest(
+            event_type=pb.NETWORK_LATENCY, target_service=RISK_MONITOR, parameters={"delay_ms": "50"},
+            duration_ms=600_000,
+        )
+        async with member(aredis, RISK_MONITOR, "risk-stopping"):
+            event = await stub.InjectChaos(request, timeout=2)
+            await wait_until_async(
+                lambda: event_state(stub, event.event_id),
+                lambda e: e.status == pb.INJECTED,
+                timeout=10,
+                what=f"chaos event {event.event_id} is INJECTED by risk-stopping",
+            )
+        # Leaving the block closed the member's link, as a draining service does.
+
+        stopped = await event_state(stub, event.event_id)
+
+        assert stopped.status == pb.RECOVERED, "no instance holds the fault any more"
+
+
 async def test_a_fault_on_the_coordinator_fails_its_business_calls_until_it_ends(
     redis_url: str, aredis: redis.asyncio.Redis
 ) -> None:

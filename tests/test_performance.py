@@ -201,6 +201,18 @@ def test_overall_health_is_the_worst_operation(monitor: PerformanceMonitor) -> N
     assert monitor.health() == "unhealthy"
 
 
+def test_calls_in_flight_are_counted_until_they_end(monitor: PerformanceMonitor) -> None:
+    monitor.begin("/svc/Slow")
+    monitor.begin("/svc/Slow")
+    assert monitor.stats("/svc/Slow").in_flight == 2
+    assert [stats.operation for stats in monitor.all_stats()] == ["/svc/Slow"], "listed before its first end"
+
+    monitor.end("/svc/Slow", 0.010, ok=True)
+
+    stats = monitor.stats("/svc/Slow")
+    assert (stats.in_flight, stats.total_requests, stats.successful_requests) == (1, 1, 1)
+
+
 def test_to_proto_carries_every_field(monitor: PerformanceMonitor) -> None:
     record_many(monitor, ok=9, failed=1, latency_s=0.005)
     stats = monitor.stats(OP)

@@ -22,10 +22,14 @@ from acceptance import allure_report, run
 from acceptance.signoff import (
     FeatureResult,
     HookError,
+    ScenarioRecord,
+    ScenarioResult,
     decide,
     read_hook_errors,
     read_junit,
+    read_scenario_records,
     record_hook_error,
+    record_scenario,
     scan_behave_output,
     unexplained_output_errors,
     write_signoff,
@@ -198,12 +202,7 @@ def verdict_for(project: Path, completed: subprocess.CompletedProcess[str]):
     features = read_junit(project / "reports" / "junit")
     recorded = read_hook_errors(project / "reports")
     printed = unexplained_output_errors(scan_behave_output(completed.stdout), recorded, features)
-    return decide(
-        features,
-        behave_exit_code=completed.returncode,
-        hook_errors=[error.describe() for error in recorded + printed],
-        selected_scenarios=sum(feature.selected for feature in features),
-    )
+    return decide(features, behave_exit_code=completed.returncode, hook_errors=recorded + printed)
 
 
 def test_all_passing_is_go(tmp_path: Path) -> None:
@@ -304,7 +303,7 @@ def test_before_feature_error_leaves_scenarios_not_run(tmp_path: Path) -> None:
     assert verdict.features[0].untested == 1
     assert verdict.totals()["selected"] == 1
     assert not verdict.go
-    assert any('"a trace crosses services"' in r and "never run" in r for r in verdict.reasons)
+    assert any('"a trace crosses services"' in r and "never ran" in r for r in verdict.reasons)
 
 
 def test_nothing_selected_is_no_go(tmp_path: Path) -> None:
@@ -320,7 +319,7 @@ def test_nothing_selected_is_no_go(tmp_path: Path) -> None:
 
 
 def test_nonzero_exit_without_any_other_evidence_is_no_go() -> None:
-    verdict = decide([FeatureResult("Orders", passed=1)], behave_exit_code=2, hook_errors=[], selected_scenarios=1)
+    verdict = decide([FeatureResult("Orders", passed=1)], behave_exit_code=2, hook_errors=[])
 
     assert not verdict.go
     assert "behave exited with status 2 although JUnit shows no failing scenario" in verdict.reasons[0]
@@ -485,7 +484,10 @@ def test_single_file_html_report_with_history(tmp_path: Path) -> None:
         embedded["widgets/allure_environment.json"]
     )
     assert len(history) == 2
-    assert json.loads(history[0])["name"] == "Trading ecosystem acceptance"
+    assert json.loads(history[0])["name"] == "NO-GO: Trading ecosystem acceptance"
+    html = (out / "index.html").read_text()
+    assert "googletagmanager" not in html, "the offline report must not call an analytics host"
+    assert json.loads(embedded["widgets/globals.json"])["errors"][0]["message"].startswith("NO-GO reason 1 of ")
 
 
 @pytest.mark.timeout(90)
@@ -523,9 +525,134 @@ def test_sigterm_reaches_behave_once_and_its_cleanups_run(tmp_path: Path) -> Non
     assert wrapper.returncode == 1, output
     assert (project / "cleaned").read_text() == "cleanup ran"
     assert signoff["reasons"][0] == "the run was interrupted by SIGTERM"
-    assert any('"never reached"' in r and "never run" in r for r in signoff["reasons"])
+    assert any('"never reached"' in r and "never ran" in r for r in signoff["reasons"])
     with pytest.raises(ProcessLookupError):
         os.kill(behave_pid, 0)
+
+
+def failed_record(name: str, line: int, message: str, **fields: str) -> ScenarioRecord:
+    return ScenarioRecord(feature="Orders", scenario=name, location=f"features/04_orders.feature:{line}",
+                          status="failed", step="Then the order is ACCEPTED", message=message, **fields)
+
+
+def test_the_first_failure_in_run_order_comes_first_with_its_step_and_reproduction(tmp_path: Path) -> None:
+    # Run order differs from feature order: the sign-off follows the run.
+    records = [
+        ScenarioRecord("Orders", "an order is accepted", "features/04_orders.feature:20", "passed"),
+        failed_record("the breaker closes", 40, "timed out after 4.5s waiting until an order is ACCEPTED",
+                      rebuilt="trading-system-engine's breaker for risk-monitor is OPEN, expected CLOSED"),
+        failed_record("a knock-on", 12, "UNAVAILABLE"),
+    ]
+    for record in records:
+        record_scenario(tmp_path, record)
+    features = [FeatureResult("Orders", passed=1, failed=2, scenarios=[
+        ScenarioResult("a knock-on", "failed", "UNAVAILABLE"),
+        ScenarioResult("an order is accepted", "passed"),
+        ScenarioResult("the breaker closes", "failed", "timed out"),
+    ])]
+
+    verdict = decide(
+        features, behave_exit_code=1, hook_errors=[], records=read_scenario_records(tmp_path),
+        reproduction={
+            "features/04_orders.feature:40": "reproduced", "features/04_orders.feature:12": "did not reproduce"
+        },
+    )
+
+    assert not verdict.go
+    assert verdict.first_failure == (
+        'scenario "the breaker closes" (features/04_orders.feature:40) failed at step "Then the order is ACCEPTED": '
+        "timed out after 4.5s waiting until an order is ACCEPTED [re-run on a rebuilt stack: reproduced]"
+    )
+    assert verdict.reasons[1] == (
+        'stack rebuilt after scenario "the breaker closes": trading-system-engine\'s breaker for risk-monitor '
+        "is OPEN, expected CLOSED"
+    ), "a rebuild comes where it arose: after the scenario that needed it"
+    assert verdict.reasons[2].endswith("UNAVAILABLE [re-run on a rebuilt stack: did not reproduce]")
+    assert [f["reproduction"] for f in verdict.failures] == ["reproduced", "did not reproduce"]
+
+
+def test_a_rebuild_alone_is_no_go() -> None:
+    records = [ScenarioRecord("Discovery", "a flush", "features/02_discovery.feature:70", "passed",
+                              rebuilt="restore 'register every service again' failed: TargetError")]
+
+    verdict = decide([FeatureResult("Discovery", passed=1)], behave_exit_code=0, hook_errors=[], records=records)
+
+    assert not verdict.go
+    assert verdict.first_failure.startswith('stack rebuilt after scenario "a flush": restore \'register every')
+
+
+def test_a_stack_that_could_not_start_is_the_first_failure() -> None:
+    start = HookError("before_all", "run", "AssertionError: the stack is not healthy after it started: x")
+
+    never_ran = [ScenarioResult(f"order {n}", "untested") for n in range(3)]
+    orders = FeatureResult("Orders", untested=3, scenarios=never_ran)
+    verdict = decide([orders], behave_exit_code=1, hook_errors=[start])
+
+    assert verdict.first_failure == "the run could not start: before_all in run: " + start.error
+    assert "3 selected scenario(s) never ran" in verdict.reasons[1]
+
+
+def test_the_markdown_sign_off_opens_with_the_first_failure(tmp_path: Path) -> None:
+    verdict = decide([FeatureResult("Orders", failed=1)], behave_exit_code=1, hook_errors=[],
+                     records=[failed_record("the breaker closes", 40, "timed out")])
+
+    md_path, json_path = write_signoff(verdict, {"name": "Trading ecosystem acceptance"}, tmp_path)
+
+    lines = md_path.read_text().splitlines()
+    assert lines[0] == "# NO-GO: Trading ecosystem acceptance"
+    assert lines[2].startswith('**First failure:** scenario "the breaker closes" (features/04_orders.feature:40)')
+    assert json.loads(json_path.read_text())["first_failure"] == verdict.first_failure
+
+
+def test_a_failure_that_did_not_reproduce_is_flaky_never_passed(tmp_path: Path) -> None:
+    result = {"fullName": "Orders: the breaker closes", "status": "failed", "statusDetails": {"message": "timed out"}}
+    (tmp_path / "1-result.json").write_text(json.dumps(result))
+
+    changed = allure_report.mark_reproduction(
+        tmp_path, [{"feature": "Orders", "scenario": "the breaker closes", "reproduction": "did not reproduce"}]
+    )
+
+    [marked] = allure_results(tmp_path)
+    assert changed == 1
+    assert marked["status"] == "failed"
+    assert marked["statusDetails"] == {
+        "message": "[re-run on a rebuilt stack: did not reproduce] timed out", "flaky": True
+    }
+
+
+def test_the_verdict_and_its_reasons_are_allure_globals(tmp_path: Path) -> None:
+    signoff = tmp_path / "signoff.md"
+    signoff.write_text("# NO-GO: x\n")
+
+    path = allure_report.write_verdict(tmp_path, "NO-GO", ["first", "second"], signoff)
+
+    globals_ = json.loads(path.read_text())
+    assert [e["message"] for e in globals_["errors"]] == ["NO-GO reason 1 of 2: first", "NO-GO reason 2 of 2: second"]
+    [attachment] = globals_["attachments"]
+    assert attachment["name"] == "sign-off: NO-GO"
+    assert (tmp_path / attachment["source"]).read_text() == "# NO-GO: x\n"
+
+
+def test_the_report_title_leads_with_the_verdict(tmp_path: Path) -> None:
+    config = json.loads(allure_report.write_report_config(REPO_ROOT / "allurerc.json", tmp_path, "GO").read_text())
+
+    assert config["name"] == "GO: Trading ecosystem acceptance"
+    assert config["plugins"]["awesome"]["options"]["reportName"] == "GO: Trading ecosystem acceptance"
+
+
+def test_a_report_that_would_call_an_outside_host_is_refused(tmp_path: Path) -> None:
+    index = tmp_path / "index.html"
+    index.write_text('<html><script async src="https://www.googletagmanager.com/gtag/js?id=G"></script>\n'
+                     "<script>\n window.dataLayer = [];\n function gtag(){}\n gtag('js', new Date());\n</script>"
+                     '<img src="https://example.org/pixel.png"></html>')
+
+    with pytest.raises(allure_report.ReportError, match=r"example\.org"):
+        allure_report.keep_offline(index)
+
+    index.write_text('<html><script async src="https://www.googletagmanager.com/gtag/js?id=G"></script>\n'
+                     "<script>\n function gtag(){}\n gtag('js', new Date());\n</script><p>report</p></html>")
+    allure_report.keep_offline(index)
+    assert index.read_text() == "<html><p>report</p></html>"
 
 
 def allure_results(results: Path) -> list[dict]:

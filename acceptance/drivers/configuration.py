@@ -10,13 +10,13 @@ from hamcrest import assert_that, equal_to
 
 from acceptance.drivers import Driver
 from acceptance.rpc import RpcResult
+from acceptance.stack_health import RISK_LIMITS
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
 
 # The services that read configuration through a cache, restarted after a scenario changed a value.
 CACHING_SERVICES = (RISK_MONITOR, TRADING_SYSTEM_ENGINE)
 TYPES = ("STRING", "NUMBER", "BOOLEAN", "JSON")
-# What risk-monitor reads for every decision.
-RISK_LIMITS = ("risk.max_order_quantity", "risk.position_limits.max_notional", "risk.allowed_symbols")
+
 
 
 class Configuration(Driver):
@@ -68,6 +68,16 @@ class Configuration(Driver):
         assert seeded.matches(answer.get("value", "")), (
             f"{key} ({environment}) is {answer.get('value')!r}, but the seed declares {seeded.value}"
         )
+
+    def unseeded_limits(self) -> list[str]:
+        """The risk limits configuration-service does not serve as seeded, now."""
+        environment = self._suite.declared.environment
+        unseeded = []
+        for key in RISK_LIMITS:
+            answer = self.get(key, environment)
+            if not (answer.ok and self._suite.declared.seeded(key).matches(answer.body.get("value", ""))):
+                unseeded.append(key)
+        return unseeded
 
     def expect_limits_served_as_seeded(self) -> None:
         """After Redis lost its data, configuration-service serves the seeded risk limits again."""

@@ -6,12 +6,13 @@ when its breaker toward a service it lost may be open, instead of waiting for th
 
 from __future__ import annotations
 
+import redis
 from hamcrest import assert_that, equal_to
 
 from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
 from acceptance.targets import ServiceHandle
-from ecosystem.names import ALL_SERVICES, TRADING_SYSTEM_ENGINE
+from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, TRADING_SYSTEM_ENGINE
 
 
 class StackFaults(Driver):
@@ -57,9 +58,14 @@ class StackFaults(Driver):
         self._suite.on_restore("register every service again", self._registered_again)
         self._suite.stack.flush_redis()
 
-    def restart_redis(self) -> None:
+    def redis_outage(self, heartbeats: int) -> None:
+        """Redis down for `heartbeats` heartbeat periods, so every service's heartbeat fails, then back."""
         self._suite.on_restore("start Redis and register every service again", self._redis_back)
         self._suite.stack.stop_redis()
+        self._suite.holds(
+            self._redis_down, lambda down: down, duration=heartbeats * self._suite.declared.heartbeat_s,
+            what=f"Redis stays down for {heartbeats} heartbeats",
+        )
         self._suite.stack.start_redis()
 
     def stop_redis(self) -> None:
@@ -94,11 +100,9 @@ class StackFaults(Driver):
         return handle
 
     def _bring_back(self, service: str) -> None:
-        stack = self._suite.stack
-        stack.scale(service, 1)
+        self._suite.stack.scale(service, 1)
         if service != TRADING_SYSTEM_ENGINE:
-            stack.stop_service(TRADING_SYSTEM_ENGINE)
-            stack.start_service(TRADING_SYSTEM_ENGINE)
+            self._replace(TRADING_SYSTEM_ENGINE)
 
     def _heal_and_bring_back(self, handle: ServiceHandle) -> None:
         self._suite.stack.heal_partition(handle.service, handle.index)
@@ -107,6 +111,13 @@ class StackFaults(Driver):
     def _redis_back(self) -> None:
         self._suite.stack.start_redis()
         self._registered_again()
+
+    def _redis_down(self) -> bool:
+        try:
+            self._suite.redis.ping()
+        except redis.RedisError:
+            return True
+        return False
 
     def _registered_again(self) -> None:
         """Every service registered within one heartbeat; those that are not are restarted, which registers them."""
@@ -121,8 +132,15 @@ class StackFaults(Driver):
         except AssertionError:
             for service in ALL_SERVICES:
                 if self._unregistered(service):
-                    self._suite.stack.stop_service(service)
-                    self._suite.stack.start_service(service)
+                    self._replace(service)
+        # Redis lost the configuration too: configuration-service seeds it on the read that finds it gone,
+        # and at start.
+        if self._suite.config.unseeded_limits():
+            self._replace(CONFIGURATION_SERVICE)
+
+    def _replace(self, service: str) -> None:
+        self._suite.stack.stop_service(service)
+        self._suite.stack.start_service(service)
 
     def _unregistered(self, service: str) -> set[str]:
         running = {handle.instance_id for handle in self._suite.stack.instances(service)}

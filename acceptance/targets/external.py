@@ -16,7 +16,6 @@ from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
 
-
 INSTANCES_FRESH_S = 0.5
 
 
