@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 TARGET ?=
 TAGS ?=
 REDIS_URL ?=
+SELFTEST_ARGS ?=
 ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL))
 
-.PHONY: setup proto proto-check lint unit accept test images stack stack-down report clean
+.PHONY: setup proto proto-check lint unit accept test selftest images stack stack-down report clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -36,7 +37,8 @@ unit: $(VENV)/.installed
 accept: setup
 	$(PY) -m acceptance.run $(ACCEPT_ARGS)
 
-# Both targets; the docker one runs when an engine answers, and must run when CI=true.
+# Both targets; the docker one runs when an engine answers, and must run when CI=true. Then the suite's
+# sensitivity on the seeded defects marked `CI: yes` (each run ends at its first failure).
 test: setup proto-check lint unit
 	$(PY) -m acceptance.run --target local --keep-as local $(if $(TAGS),--tags '$(TAGS)')
 	@if docker info >/dev/null 2>&1; then \
@@ -46,6 +48,11 @@ test: setup proto-check lint unit
 	else \
 	  echo "make test: no docker engine answers \`docker info\`: the docker target was NOT run"; \
 	fi
+	$(PY) -m acceptance.selftest --subset ci --stop-at-first
+
+# Every seeded defect in selftest/defects/ must turn the verdict NO-GO with its expected scenario first.
+selftest: $(VENV)/.installed
+	$(PY) -m acceptance.selftest $(SELFTEST_ARGS)
 
 # The docker target's images (built offline when no registry answers; cached).
 images: $(VENV)/.installed

@@ -82,10 +82,10 @@ def keep_offline(index: Path) -> None:
     index.write_text(html, encoding="utf-8")
 
 
-def write_report_config(base: Path, reports: Path, verdict: str) -> Path:
-    """allurerc.json with the verdict leading the report's title; written to reports/."""
+def write_report_config(base: Path, reports: Path, verdict: str, headline: str = "") -> Path:
+    """allurerc.json with the verdict (and for a NO-GO its first failure) leading the report's title."""
     config = json.loads(base.read_text(encoding="utf-8"))
-    title = f"{verdict}: {config['name']}"
+    title = f"{verdict}: {config['name']}" + (f" · first failure: {headline}" if headline else "")
     config["name"] = title
     config["plugins"]["awesome"]["options"]["reportName"] = title
     path = reports / "allurerc.json"

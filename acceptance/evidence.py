@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import allure
+import grpc
 
 from acceptance.otlp_receiver import ReceivedSpan
 
@@ -76,6 +77,11 @@ def _readable_line(line: str) -> str:
     return f"{at.replace('+00:00', 'Z')} {level:<7} {entry.get('event', '?')} {fields}"
 
 
+def _code_name(code: object) -> str:
+    names = {status.value[0]: status.name for status in grpc.StatusCode}
+    return names.get(code, "") if isinstance(code, int) else ""
+
+
 def waterfall(trace_id: str, spans: list[ReceivedSpan]) -> str:
     """The spans of one trace as an indented timeline: offset, bar, duration, kind, service, name, status."""
     if not spans:
@@ -98,8 +104,7 @@ def waterfall(trace_id: str, spans: list[ReceivedSpan]) -> str:
             left = round(start * WATERFALL_WIDTH)
             width = max(1, round(end * WATERFALL_WIDTH) - left)
             bar = " " * left + "#" * width
-            code = span.attributes.get("rpc.grpc.status_code", "")
-            outcome = span.status if code == "" else f"{span.status} (grpc code {code})"
+            outcome = f"{span.status} {_code_name(span.attributes.get('rpc.grpc.status_code'))}".rstrip()
             offset_ms, duration_ms = (span.start_ns - origin) / 1e6, (span.end_ns - span.start_ns) / 1e6
             lines.append(
                 f"{offset_ms:8.1f} ms |{bar:<{WATERFALL_WIDTH}}| {duration_ms:8.1f} ms "

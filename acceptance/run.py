@@ -345,7 +345,7 @@ def _generate_html(verdict: Verdict, results: Path, reports: Path, root: Path) -
     """The HTML report, titled with the verdict; False (and a note) when it could not be made."""
     try:
         allure_report.ensure_node_packages(root)
-        config = allure_report.write_report_config(root / "allurerc.json", reports, verdict.label)
+        config = allure_report.write_report_config(root / "allurerc.json", reports, verdict.label, verdict.headline)
         allure_report.generate_html(results, reports / "allure-report", config=config, repo_root=root)
     except allure_report.ReportError as exc:
         banner = "!" * 78

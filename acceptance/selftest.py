@@ -11,7 +11,8 @@ Each file in selftest/defects/ is a realistic bug a developer could write, as a 
 
 applied to a scratch copy of the repository (never a flag in the services' code). The suite runs on
 the local target in each copy; a defect is caught when the verdict is NO-GO and the sign-off's first
-failure names the expected scenario. A clean copy must give GO. The table goes to the console and to
+failure names the expected scenario (`Expect-first: the stack start` for a release that cannot even
+start healthy). A clean copy must give GO. The table goes to the console and to
 reports/selftest/results.json; the exit status is 0 only when every defect is caught as expected and
 the baseline is GO.
 """
@@ -35,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFECTS_DIR = REPO_ROOT / "selftest" / "defects"
 RESULTS_DIR = REPO_ROOT / "reports" / "selftest"
 BASELINE = "baseline"
+STACK_START = "the stack start"
 # A run that takes longer than this is stuck: the suite's own bounds keep a broken release well below it.
 RUN_TIMEOUT_S = 600
 _HEADER = re.compile(r"^(?P<name>[A-Za-z-]+):\s*(?P<value>.*)$")
@@ -160,7 +162,9 @@ def _judge(name: str, defect: Defect | None, signoff_path: Path, duration_s: flo
 
 def _names(first_failure: str, scenario: str) -> bool:
     """Whether the first failure is about `scenario` (an outline's row names start with it): it failed, or
-    the stack had to be rebuilt after it."""
+    the stack had to be rebuilt after it; or, for STACK_START, the run could not start."""
+    if scenario == STACK_START:
+        return first_failure.startswith("the run could not start")
     return f'scenario "{scenario}' in first_failure
 
 

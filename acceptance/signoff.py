@@ -106,8 +106,9 @@ class Verdict:
     hook_errors: list[str] = field(default_factory=list)
     # Facts that do not change the verdict but a reader must see (e.g. the HTML report is missing).
     notes: list[str] = field(default_factory=list)
-    # The root cause to read first: the earliest failure, "" for a GO.
+    # The root cause to read first: the earliest failure, "" for a GO; `headline` is its few words.
     first_failure: str = ""
+    headline: str = ""
     # The failed scenarios in the order they ran, each with whether a re-run on a rebuilt stack reproduced it.
     failures: list[dict] = field(default_factory=list)
 
@@ -291,12 +292,14 @@ def decide(
         asdict(record) | {"reproduction": reproduction.get(record.location, "")} for record in failed
     ]
     # In the order they arose: a scenario's failure, then the rebuild its end needed, then the next scenario.
-    scenario_reasons = []
+    scenario_reasons, headlines = [], []
     for record in records:
         if record.failed:
             scenario_reasons.append(_with_reproduction(record.describe(), reproduction.get(record.location, "")))
+            headlines.append(f'"{record.scenario}" {record.status}')
         if record.rebuilt:
             scenario_reasons.append(f'stack rebuilt after scenario "{record.scenario}": {record.rebuilt}')
+            headlines.append(f'the stack had to be rebuilt after "{record.scenario}"')
     recorded = {(record.feature, record.scenario) for record in records}
     scenario_reasons += [
         _describe_scenario(feature, scenario)
@@ -320,9 +323,10 @@ def decide(
             f"stopped): {_names(untested)}"
         )
     reasons += others
-    if behave_exit_code != 0:
-        reasons.append(_describe_exit(behave_exit_code, explained=bool(reasons)))
+    if behave_exit_code != 0 and not reasons:
+        reasons.append(_describe_exit(behave_exit_code))
     root_causes = [f"the run could not start: {error}" for error in setup] + scenario_reasons + reasons
+    headlines = ["the stack could not start"] * bool(setup) + headlines + [reason[:120] for reason in reasons]
     return Verdict(
         go=not reasons,
         reasons=reasons,
@@ -330,6 +334,7 @@ def decide(
         behave_exit_code=behave_exit_code,
         hook_errors=[error.describe() for error in hook_errors],
         first_failure=root_causes[0] if root_causes else "",
+        headline=headlines[0] if headlines and reasons else "",
         failures=failures,
     )
 
@@ -351,11 +356,10 @@ def _describe_scenario(feature: FeatureResult, scenario: ScenarioResult) -> str:
     return f'scenario "{scenario.name}" in feature "{feature.name}" {scenario.status}: {detail}'
 
 
-def _describe_exit(code: int, *, explained: bool) -> str:
+def _describe_exit(code: int) -> str:
+    """behave's non-zero exit when nothing else explains it."""
     if code < 0:
         return f"behave was killed by signal {-code}"
-    if explained:
-        return f"behave exited with status {code}"
     return (
         f"behave exited with status {code} although JUnit shows no failing scenario "
         "(an error loading environment.py or steps, an after_all hook, a usage error?): see reports/behave.log"

@@ -60,5 +60,6 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
     And the chaos event becomes INJECTED
     When the trading engine receives an order for 1 BTC-USD at 100 with a deadline of 500 ms
     Then the call fails with DEADLINE_EXCEEDED
+    And the error message contains "risk-monitor"
     And the call ended before the injected latency was over
     And the trading engine saw DEADLINE_EXCEEDED from "risk-monitor"

@@ -1,7 +1,7 @@
 @allure.epic:Service_communication
 Feature: A stopping instance drains
   On SIGTERM a service answers NOT_SERVING at once, leaves the registry, finishes the calls it has
-  in flight within its grace period and exits 0.
+  in flight within its grace period and exits 0, logging each stage.
 
   Background:
     Given the services drain for up to 2 seconds on SIGTERM
@@ -17,3 +17,4 @@ Feature: A stopping instance drains
     And that instance is deregistered, not left to expire
     And the order in flight is ACCEPTED
     And "risk-monitor" exits with status 0 within its grace period
+    And the log of "risk-monitor" shows stopping, deregistered and stopped, in that order

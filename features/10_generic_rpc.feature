@@ -2,6 +2,11 @@
 Feature: Any RPC by its full method name with a JSON body
   The generic steps work on any service that serves reflection, not only on this ecosystem.
 
+  Background:
+    Given the testing limits are
+      | key                     | value |
+      | risk.max_order_quantity | 1000  |
+
   @normal
   Scenario: Call an RPC by name and check fields of the response
     Given a deadline of 2000 ms

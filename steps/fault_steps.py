@@ -48,6 +48,11 @@ def step_exit_ok(context: Context, service: str) -> None:
     context.suite.faults.expect_exit_within_grace(service)
 
 
+@then('the log of "{service}" shows {first}, {second} and {third}, in that order')
+def step_lifecycle_logged(context: Context, service: str, first: str, second: str, third: str) -> None:
+    context.suite.faults.expect_logged_in_order(service, [first, second, third])
+
+
 @when("the registry's Redis is flushed")
 def step_flush(context: Context) -> None:
     context.suite.faults.flush_redis()

@@ -484,7 +484,7 @@ def test_single_file_html_report_with_history(tmp_path: Path) -> None:
         embedded["widgets/allure_environment.json"]
     )
     assert len(history) == 2
-    assert json.loads(history[0])["name"] == "NO-GO: Trading ecosystem acceptance"
+    assert json.loads(history[0])["name"].startswith("NO-GO: Trading ecosystem acceptance · first failure: ")
     html = (out / "index.html").read_text()
     assert "googletagmanager" not in html, "the offline report must not call an analytics host"
     assert json.loads(embedded["widgets/globals.json"])["errors"][0]["message"].startswith("NO-GO reason 1 of ")
@@ -569,6 +569,7 @@ def test_the_first_failure_in_run_order_comes_first_with_its_step_and_reproducti
     ), "a rebuild comes where it arose: after the scenario that needed it"
     assert verdict.reasons[2].endswith("UNAVAILABLE [re-run on a rebuilt stack: did not reproduce]")
     assert [f["reproduction"] for f in verdict.failures] == ["reproduced", "did not reproduce"]
+    assert verdict.headline == '"the breaker closes" failed'
 
 
 def test_a_rebuild_alone_is_no_go() -> None:
@@ -638,6 +639,8 @@ def test_the_report_title_leads_with_the_verdict(tmp_path: Path) -> None:
 
     assert config["name"] == "GO: Trading ecosystem acceptance"
     assert config["plugins"]["awesome"]["options"]["reportName"] == "GO: Trading ecosystem acceptance"
+    failed = allure_report.write_report_config(REPO_ROOT / "allurerc.json", tmp_path, "NO-GO", '"x" failed')
+    assert json.loads(failed.read_text())["name"] == 'NO-GO: Trading ecosystem acceptance · first failure: "x" failed'
 
 
 def test_a_report_that_would_call_an_outside_host_is_refused(tmp_path: Path) -> None:

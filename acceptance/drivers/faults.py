@@ -6,6 +6,8 @@ when its breaker toward a service it lost may be open, instead of waiting for th
 
 from __future__ import annotations
 
+import json
+
 import redis
 from hamcrest import assert_that, equal_to
 
@@ -53,6 +55,19 @@ class StackFaults(Driver):
         timings = self._suite.declared.timings
         code = self._suite.stack.wait_exited(service, 0, timings.shutdown_grace_s + REACTION_MARGIN_S)
         assert_that(code, equal_to(0), f"exit status of {service} after SIGTERM")
+
+    def expect_logged_in_order(self, service: str, events: list[str]) -> None:
+        """The first instance's log of this scenario has `events` in that order (other lines between them)."""
+        text = self._suite.stack.logs(lines=1000, since=self.state.started_at).get(f"{service}#0", "")
+        logged = []
+        for line in text.splitlines():
+            try:
+                logged.append(json.loads(line)["event"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line that is not one of the service's JSON lines
+        remaining = iter(logged)
+        missing = [event for event in events if event not in remaining]
+        assert not missing, f"the log of {service} lacks {missing} after the events before them; it logged {logged}"
 
     def flush_redis(self) -> None:
         self._suite.on_restore("register every service again", self._registered_again)
