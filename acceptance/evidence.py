@@ -28,7 +28,7 @@ def attach_step_calls(records: list[dict[str, Any]]) -> None:
     if not records:
         return
     calls = sum(1 for record in records if "method" in record)
-    waits = len(records) - calls
+    waits = sum(1 for record in records if "wait" in record)
     parts = [f"{calls} call{'s' * (calls != 1)}"] * bool(calls) + [f"{waits} wait{'s' * (waits != 1)}"] * bool(waits)
     allure.attach(
         json.dumps(records, indent=1, default=str),

@@ -61,6 +61,7 @@ class CallLog:
         self._dropped = 0
         self._waiting = threading.local()
         self._reported = 0
+        self._dropped_reported = 0
 
     def record_call(self, result: RpcResult) -> None:
         counter = getattr(self._waiting, "calls", None)
@@ -78,11 +79,15 @@ class CallLog:
         self._append(record)
 
     def take_unreported(self) -> list[dict[str, Any]]:
-        """Records added since the last call: what one step did."""
+        """Records added since the last call: what one step did (and how many it made past the bound)."""
         with self._lock:
             fresh = self._entries[self._reported:]
             self._reported = len(self._entries)
-        return [entry.record() for entry in fresh]
+            dropped, self._dropped_reported = self._dropped - self._dropped_reported, self._dropped
+        records = [entry.record() for entry in fresh]
+        if dropped:
+            records.append({"note": f"{dropped} more calls or waits, past the {MAX_CALLS_KEPT} a scenario keeps"})
+        return records
 
     def _append(self, entry: RpcResult | WaitRecord) -> None:
         with self._lock:
@@ -90,10 +95,6 @@ class CallLog:
                 self._dropped += 1
                 return
             self._entries.append(entry)
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
 
 
 @dataclass

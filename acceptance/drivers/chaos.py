@@ -13,13 +13,13 @@ from hamcrest import assert_that, greater_than_or_equal_to
 from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
 from acceptance.rpc import RpcResult
+from ecosystem.api.coordinator.v1 import coordinator_pb2
 from ecosystem.names import TEST_COORDINATOR
 
 # An instance acknowledges an event within a control-plane round trip; the schedule ends the fault.
 ACKNOWLEDGE_TIMEOUT_S = 5.0
 FINAL_STATUSES = ("RECOVERED", "FAILED")
-EVENT_TYPES = ("NETWORK_LATENCY", "ERROR_INJECTION", "NETWORK_PACKET_LOSS", "SERVICE_RESTART", "SERVICE_KILL",
-               "NETWORK_PARTITION", "CPU_STRESS", "MEMORY_STRESS", "DISK_IO_STRESS", "CLOCK_SKEW")
+EVENT_TYPES = tuple(name for name in coordinator_pb2.ChaosEventType.keys() if not name.endswith("_UNSPECIFIED"))
 
 
 class Chaos(Driver):

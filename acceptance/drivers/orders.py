@@ -194,14 +194,6 @@ class Orders(Driver):
             what=f"{TRADING_SYSTEM_ENGINE} no longer lists {service} instance {entry.instance_id} at {entry.endpoint}",
         )
 
-    def expect_finds_none(self, service: str, seconds: float) -> None:
-        self._suite.wait(
-            lambda: self.dependency(service)["endpoints"],
-            lambda endpoints: not endpoints,
-            timeout=seconds,
-            what=f"{TRADING_SYSTEM_ENGINE} lists no endpoint of {service}",
-        )
-
     def expect_breaker(self, service: str, state: str) -> None:
         breaker = self.dependency(service)["breaker"]
         assert_that(breaker["state"], equal_to(state), f"breaker of trading-system-engine for {service}: {breaker}")
