@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-at-first", action="store_true", help="end each run at its first failure (faster)")
     args = parser.parse_args(argv)
     defects = load_defects(args.only, args.subset or "")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(RESULTS_DIR, ignore_errors=True)  # the results of this invocation only
+    RESULTS_DIR.mkdir(parents=True)
     print(f"selftest: a baseline and {len(defects)} seeded defect(s), {args.jobs} at a time, on the local target")
     runs: list[Defect | None] = [None, *defects]
     with tempfile.TemporaryDirectory(prefix="selftest-source-") as source, \

@@ -1,7 +1,8 @@
 """The healthy stack every scenario starts on, as one list of problems (empty = healthy).
 
-Healthy means: each service runs exactly one instance, which the registry lists under the id the
-target started it with and which answers grpc.health.v1 SERVING; configuration-service serves the
+Healthy means: each service runs as many instances as when the stack started (one each on the
+targets the suite starts), which the registry lists under the ids the target started them with and
+which answer grpc.health.v1 SERVING; configuration-service serves the
 seeded risk limits; the test coordinator holds no active chaos event or test scenario; an order of
 the probe shape gets a risk decision (accepted or rejected: a decision proves the path works) through
 a closed breaker.
@@ -34,11 +35,14 @@ _ACTIVE_CHAOS = ("PENDING", "INJECTED")
 RISK_LIMITS = ("risk.max_order_quantity", "risk.position_limits.max_notional", "risk.allowed_symbols")
 
 
-def stack_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis, declared: Declared) -> list[str]:
-    """Everything that keeps the stack from being healthy, each naming the service and what was expected."""
+def stack_problems(
+    stack: StackTarget, rpc: RpcClient, registry: redis.Redis, declared: Declared, shape: dict[str, int]
+) -> list[str]:
+    """Everything that keeps the stack from being healthy, each naming the service and what was expected;
+    `shape` is how many instances each service runs when healthy."""
     problems = []
     for service in ALL_SERVICES:
-        problems += _service_problems(stack, rpc, registry, service)
+        problems += _service_problems(stack, rpc, registry, service, shape[service])
     if problems:
         return problems  # the calls below would only fail for the same reasons
     problems += _configuration_problems(stack, rpc, declared)
@@ -59,9 +63,11 @@ def stack_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis, de
     return problems + _order_path_problems(stack, rpc)
 
 
-def _service_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis, service: str) -> list[str]:
+def _service_problems(
+    stack: StackTarget, rpc: RpcClient, registry: redis.Redis, service: str, expected: int
+) -> list[str]:
     running = stack.instances(service)
-    problems = [] if len(running) == 1 else [f"{service} runs {len(running)} instances, expected 1"]
+    problems = [] if len(running) == expected else [f"{service} runs {len(running)} instances, expected {expected}"]
     try:
         registered = {instance.instance_id for instance in lookup_sync(registry, service)}
     except RegistryError as exc:

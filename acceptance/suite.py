@@ -41,7 +41,7 @@ from acceptance.stack_health import stack_problems
 from acceptance.targets.base import StackTarget
 from acceptance.waits import Polled, WaitTimeout, holds_for, poll
 from ecosystem.discovery import RegistryError, registry_snapshot
-from ecosystem.names import GRPC_SERVICES
+from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
 
 T = TypeVar("T")
 
@@ -70,6 +70,7 @@ class Suite:
         # The suite's own checks between scenarios: neither recorded nor traced as the scenario's.
         self._probe_rpc = RpcClient()
         self._redis: redis.Redis | None = None
+        self._shape = dict.fromkeys(ALL_SERVICES, 1)
         self.rebuilds: list[str] = []
         self.broken = ""  # why the stack cannot be made healthy any more, once that is so
 
@@ -160,7 +161,11 @@ class Suite:
             self._redis.close()
 
     def verify_healthy(self) -> None:
-        """The stack just started: AssertionError naming every problem unless it is healthy within the bound."""
+        """The stack just started: AssertionError naming every problem unless it is healthy within the bound.
+
+        How many instances of each service it runs now is the shape every later scenario starts with.
+        """
+        self._shape = {service: len(self.stack.instances(service)) for service in ALL_SERVICES}
         problems = self._settled_problems()
         if problems:
             raise AssertionError("the stack is not healthy after it started: " + "; ".join(problems))
@@ -188,16 +193,16 @@ class Suite:
     def _settled_problems(self) -> list[str]:
         """Poll the stack's health for up to one registry TTL (plus a margin): what is still wrong then."""
         bound = self.declared.registry_ttl_s + REACTION_MARGIN_S
+        last: list[str] = []
+
+        def problems() -> list[str]:
+            last[:] = stack_problems(self.stack, self._probe_rpc, self.redis, self.declared, self._shape)
+            return last
+
         try:
-            poll(
-                lambda: stack_problems(self.stack, self._probe_rpc, self.redis, self.declared),
-                lambda problems: not problems,
-                timeout=bound,
-                what="the stack is healthy",
-                interval=0.1,
-            )
+            poll(problems, lambda found: not found, timeout=bound, what="the stack is healthy", interval=0.1)
         except WaitTimeout as exc:
-            return [f"still unhealthy after {bound:g}s: {exc.last}"]
+            return [f"still unhealthy after {bound:g}s: {'; '.join(last) or exc.last}"]
         return []
 
     def _rebuild(self, after: str, why: str) -> None:

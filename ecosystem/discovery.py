@@ -402,14 +402,22 @@ class ServiceResolver:
             self._task = None
 
     async def instances(self, service: str) -> list[ServiceInstance]:
-        """SERVING instances of `service`; only the first call for a service reads Redis."""
+        """SERVING instances of `service`; the first call for a service reads Redis, and so does a call that
+        finds a cached instance past its expiry (Redis says whether it died or the last read is just late)."""
         cached = self._cache.get(service)
         if cached is None:
             return await self.refresh(service)
         if self._sources[service] == "cache":
             return list(cached)
         now_ms = time.time_ns() // 1_000_000
-        return [i for i in cached if i.expires_at_ms > now_ms]
+        alive = [i for i in cached if i.expires_at_ms > now_ms]
+        if len(alive) == len(cached):
+            return alive
+        # A watch loop that ran late on a busy machine would otherwise drop instances that are alive.
+        try:
+            return await self.refresh(service)
+        except RegistryError:
+            return list(cached)
 
     def source(self, service: str) -> str:
         """"registry" (last read succeeded), "cache" (Redis unreachable, last known served) or "none" (never read)."""

@@ -4,7 +4,7 @@ Feature: Discovery through the Redis registry
   instances come, go, die, or when Redis itself loses its data.
 
   Background:
-    Given the services heartbeat every third of a registry TTL of 1500 ms
+    Given the services heartbeat every third of a registry TTL of 3000 ms
 
   @blocker
   Scenario: Every service is registered with a routable endpoint, its instance id and the release version

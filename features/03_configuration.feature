@@ -63,9 +63,11 @@ Feature: Configuration lookup
     Then every order is ACCEPTED
     And "configuration-service" received 0 GetConfiguration calls since they were counted
 
-  @normal @needs.restart
+  @normal @needs.restart @needs.chaos
   Scenario: Concurrent first reads of the limits make one fetch per limit
     Given "risk-monitor" is restarted
+    And the test coordinator injects 300 ms of latency into "configuration-service" for 10000 ms
+    And the chaos event becomes INJECTED
     And the GetConfiguration calls of "configuration-service" are counted
     When the trading engine receives 20 orders for 1 BTC-USD at 100 at once
     Then every order is ACCEPTED

@@ -4,7 +4,7 @@ Feature: A risk monitor cut off from the network is failed fast around, and used
   engine nor Redis can reach it, so its registry entry expires and calls to it fail at transport level.
 
   Background:
-    Given the services heartbeat every third of a registry TTL of 1500 ms
+    Given the services heartbeat every third of a registry TTL of 3000 ms
     And the trading engine's breaker opens after 5 consecutive transport failures and probes again after 2 seconds
 
   @blocker @needs.partition

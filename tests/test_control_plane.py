@@ -195,10 +195,12 @@ async def member(aredis: redis.asyncio.Redis, service: str, instance_id: str) ->
 
 
 @contextlib.asynccontextmanager
-async def coordinator_host(redis_url: str) -> AsyncIterator[ServiceHost]:
+async def coordinator_host(
+    redis_url: str, servicer: TestCoordinatorServicer | None = None
+) -> AsyncIterator[ServiceHost]:
     settings = Settings(redis_url=redis_url, registry_ttl_ms=3_000, shutdown_grace_s=0.5, call_timeout_s=2.0)
     async with ServiceHost(TEST_COORDINATOR, settings) as host:
-        servicer = TestCoordinatorServicer()
+        servicer = servicer or TestCoordinatorServicer()
         host.add_service(
             coordinator_pb2_grpc.add_TestCoordinatorServiceServicer_to_server, servicer, GRPC_SERVICES[TEST_COORDINATOR]
         )
@@ -353,6 +355,34 @@ async def test_an_instance_that_stops_reports_its_faults_recovered(redis_url: st
         stopped = await event_state(stub, event.event_id)
 
         assert stopped.status == pb.RECOVERED, "no instance holds the fault any more"
+
+
+async def test_an_end_missed_while_the_link_reconnected_still_ends_the_fault(
+    redis_url: str, aredis: redis.asyncio.Redis
+) -> None:
+    servicer = TestCoordinatorServicer()
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(coordinator_host(redis_url, servicer))
+        stub = await coordinator_stub(aredis, stack)
+        risk = await stack.enter_async_context(member(aredis, RISK_MONITOR, "risk-cut"))
+        request = pb.InjectChaosRequest(
+            event_type=pb.NETWORK_LATENCY, target_service=RISK_MONITOR, parameters={"delay_ms": "50"},
+            duration_ms=600_000,
+        )
+        event = await stub.InjectChaos(request, timeout=2)
+        await wait_until_async(
+            lambda: event_state(stub, event.event_id), lambda e: e.status == pb.INJECTED, timeout=10,
+            what=f"chaos event {event.event_id} is INJECTED by risk-cut",
+        )
+
+        await servicer.end_streams()  # the link's stream is cut; it reconnects after its back-off
+        await stub.EndChaosEvent(pb.EndChaosEventRequest(event_id=event.event_id), timeout=2)
+
+        await wait_until_async(
+            lambda: event_state(stub, event.event_id), lambda e: e.status == pb.RECOVERED, timeout=10,
+            what=f"chaos event {event.event_id}, ended while risk-cut was reconnecting, is RECOVERED",
+        )
+        assert risk.faults.active_event_ids() == []
 
 
 async def test_a_fault_on_the_coordinator_fails_its_business_calls_until_it_ends(

@@ -322,6 +322,24 @@ async def test_the_resolver_picks_up_a_new_instance_through_the_watch(
     assert [i.instance_id for i in found] == [entry.instance_id]
 
 
+async def test_a_resolver_that_read_late_asks_redis_before_dropping_a_live_instance(
+    register: Register, aredis: redis.asyncio.Redis
+) -> None:
+    # No watch loop: the cache is as old as its one read, as when a busy machine runs the loop late.
+    late = ServiceResolver(aredis)
+    entry = await register(ttl_ms=300)
+    [cached] = await late.instances(SERVICE)
+    await wait_until_async(
+        lambda: redis_now_ms(aredis), lambda now: now > cached.expires_at_ms, timeout=5,
+        what="the cached expiry of the instance has passed (it keeps heartbeating)",
+    )
+
+    found = await late.instances(SERVICE)
+
+    assert [i.instance_id for i in found] == [entry.instance_id]
+    assert found[0].expires_at_ms > cached.expires_at_ms
+
+
 async def test_the_resolver_drops_an_instance_that_starts_draining(
     resolver: ServiceResolver, register: Register
 ) -> None:

@@ -28,7 +28,7 @@ class SuiteTimings:
     """
 
     environment_name: str = "testing"
-    registry_ttl_ms: int = 1500
+    registry_ttl_ms: int = 3000
     breaker_failure_threshold: int = 5
     breaker_recovery_timeout_s: float = 2.0
     retry_attempts: int = 3

@@ -401,19 +401,18 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             subscribers.discard(queue)
 
     def _events_to_replay(self, service: str) -> list[coordinator_pb2.ChaosEvent]:
-        """Events of `service` an instance connecting now must still apply: pending, or injected and not yet over."""
-        now_ms = self._now().ToMilliseconds()
-        replay = []
-        for state in self._events.values():
-            event = state.event
-            if event.target_service != service:
-                continue
-            if event.status == coordinator_pb2.PENDING or (
-                event.status == coordinator_pb2.INJECTED
-                and event.injected_at.ToMilliseconds() + event.duration_ms > now_ms
-            ):
-                replay.append(event)
-        return replay
+        """Events of `service` an instance connecting now must hear of: pending or injected ones.
+
+        An injected event whose schedule is over is replayed too: an instance that held its fault and
+        reconnects (a stream cut by a registry hiccup) may have missed its early end. An instance that
+        never held it does not apply an event that is over.
+        """
+        active = (coordinator_pb2.PENDING, coordinator_pb2.INJECTED)
+        return [
+            state.event
+            for state in self._events.values()
+            if state.event.target_service == service and state.event.status in active
+        ]
 
     def _publish_event(self, event: coordinator_pb2.ChaosEvent) -> None:
         message = coordinator_pb2.ControlEvent(chaos=event)
