@@ -376,7 +376,7 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
         f"{totals['errors']} errors, {totals['untested']} not run, {totals['skipped']} skipped by selection",
         f"behave exit status: {verdict.behave_exit_code}",
     ]
-    lines += [f"  - {reason}" for reason in verdict.reasons]
+    lines += [f"  - {reason}" for reason in verdict.reasons if reason != verdict.first_failure]
     lines += [f"  note: {note}" for note in verdict.notes]
     index = reports / "allure-report" / "index.html"
     lines += [
