@@ -66,7 +66,7 @@ Feature: Configuration lookup
   @normal @needs.restart @needs.chaos
   Scenario: Concurrent first reads of the limits make one fetch per limit
     Given "risk-monitor" is restarted
-    And the test coordinator injects 300 ms of latency into "configuration-service" for 10000 ms
+    And the test coordinator injects 300 ms of latency into "configuration-service" for 60000 ms
     And the chaos event becomes INJECTED
     And the GetConfiguration calls of "configuration-service" are counted
     When the trading engine receives 20 orders for 1 BTC-USD at 100 at once

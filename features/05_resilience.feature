@@ -30,7 +30,7 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
 
   @critical @needs.chaos
   Scenario: Business errors do not open the breaker
-    Given the test coordinator injects FAILED_PRECONDITION errors at 100 percent into "risk-monitor" for 10000 ms
+    Given the test coordinator injects FAILED_PRECONDITION errors at 100 percent into "risk-monitor" for 60000 ms
     And the chaos event becomes INJECTED
     When the trading engine receives 6 orders for 1 BTC-USD at 100
     Then every one of them fails with FAILED_PRECONDITION
@@ -38,7 +38,7 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
 
   @critical @needs.chaos
   Scenario: UNAVAILABLE is retried on the next attempt
-    Given the test coordinator injects UNAVAILABLE errors at 100 percent into "risk-monitor" for 10000 ms
+    Given the test coordinator injects UNAVAILABLE errors at 100 percent into "risk-monitor" for 60000 ms
     And the chaos event becomes INJECTED
     And the CheckOrder calls of "risk-monitor" are counted
     When the trading engine receives an order for 1 BTC-USD at 100
@@ -47,7 +47,7 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
 
   @critical @needs.chaos
   Scenario: Other errors are not retried
-    Given the test coordinator injects INTERNAL errors at 100 percent into "risk-monitor" for 10000 ms
+    Given the test coordinator injects INTERNAL errors at 100 percent into "risk-monitor" for 60000 ms
     And the chaos event becomes INJECTED
     And the CheckOrder calls of "risk-monitor" are counted
     When the trading engine receives an order for 1 BTC-USD at 100
@@ -56,7 +56,7 @@ Feature: The trading engine fails fast while the risk monitor is down and recove
 
   @critical @needs.chaos
   Scenario: The caller's deadline reaches the risk monitor
-    Given the test coordinator injects 3000 ms of latency into "risk-monitor" for 10000 ms
+    Given the test coordinator injects 3000 ms of latency into "risk-monitor" for 60000 ms
     And the chaos event becomes INJECTED
     When the trading engine receives an order for 1 BTC-USD at 100 with a deadline of 500 ms
     Then the call fails with DEADLINE_EXCEEDED

@@ -13,7 +13,7 @@ Feature: Faults injected through the test coordinator
 
   @critical @needs.chaos
   Scenario: Error injection at a percentage shows in the outcomes
-    Given the test coordinator injects INTERNAL errors at 50 percent into "risk-monitor" for 30000 ms
+    Given the test coordinator injects INTERNAL errors at 50 percent into "risk-monitor" for 60000 ms
     And the chaos event becomes INJECTED
     When the trading engine receives 200 orders for 1 BTC-USD at 100
     Then between 25 and 75 percent of them fail with INTERNAL
@@ -29,7 +29,7 @@ Feature: Faults injected through the test coordinator
 
   @critical @needs.chaos
   Scenario: A fault injected into the coordinator spares its chaos control plane
-    Given the test coordinator injects UNAVAILABLE errors at 100 percent into "test-coordinator" for 30000 ms
+    Given the test coordinator injects UNAVAILABLE errors at 100 percent into "test-coordinator" for 60000 ms
     When the chaos event becomes INJECTED
     Then a test scenario cannot be started while the fault is active
     When the chaos event is ended early
