@@ -13,8 +13,9 @@ applied to a scratch copy of the repository (never a flag in the services' code)
 the local target in each copy; a defect is caught when the verdict is NO-GO and the sign-off's first
 failure names the expected scenario (`Expect-first: the stack start` for a release that cannot even
 start healthy). A clean copy must give GO. The table goes to the console and to
-reports/selftest/results.json; the exit status is 0 only when every defect is caught as expected and
-the baseline is GO.
+reports/selftest/results.json, each run's sign-off and behave output to reports/selftest/<defect>/
+(with the services' logs when the outcome was not the expected one); the exit status is 0 only when
+every defect is caught as expected and the baseline is GO.
 """
 
 from __future__ import annotations
@@ -140,10 +141,14 @@ def run_one(defect: Defect | None, source: Path, *, stop_at_first: bool) -> Outc
         keep = RESULTS_DIR / name
         shutil.rmtree(keep, ignore_errors=True)
         keep.mkdir(parents=True)
-        for kept in ("signoff.json", "signoff.md", "behave.log"):
+        for kept in ("signoff.json", "signoff.md", "behave.log", "scenarios.jsonl"):
             if (root / "reports" / kept).is_file():
                 shutil.copy2(root / "reports" / kept, keep / kept)
-        return _judge(name, defect, keep / "signoff.json", time.monotonic() - started)
+        outcome = _judge(name, defect, keep / "signoff.json", time.monotonic() - started)
+        if not outcome.caught and (root / "reports" / "logs").is_dir():
+            # The services' logs explain an unexpected outcome; kept only then, they are large at debug level.
+            shutil.copytree(root / "reports" / "logs", keep / "logs")
+        return outcome
 
 
 def _judge(name: str, defect: Defect | None, signoff_path: Path, duration_s: float) -> Outcome:
