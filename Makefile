@@ -5,10 +5,15 @@ PY := $(VENV)/bin/python
 TARGET ?=
 TAGS ?=
 REDIS_URL ?=
+MANIFEST ?=
+FEATURES ?=
 SELFTEST_ARGS ?=
-ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL))
+ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
+	$(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL)) $(FEATURES)
+EXAMPLES_STATE := .stack/examples
+STACK := $(PY) -m acceptance.stack
 
-.PHONY: setup proto proto-check lint unit accept test selftest images stack stack-down report clean
+.PHONY: setup proto proto-check lint unit accept test selftest images stack stack-down report clean examples steps
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -48,7 +53,20 @@ test: setup proto-check lint unit
 	else \
 	  echo "make test: no docker engine answers \`docker info\`: the docker target was NOT run"; \
 	fi
+	$(MAKE) --no-print-directory examples
 	$(PY) -m acceptance.selftest --subset ci --stop-at-first
+
+# The example stack (examples/: two services written without this project's code), started with its own
+# Redis and tested as an external stack: the generic features and examples/features/.
+examples: setup
+	$(STACK) --state-dir $(EXAMPLES_STATE) up --manifest examples/manifest.toml
+	$(PY) -m acceptance.run --target external --manifest examples/manifest.toml --keep-as examples \
+	  -D redis_url=$$($(STACK) --state-dir $(EXAMPLES_STATE) url) features examples/features; \
+	status=$$?; $(STACK) --state-dir $(EXAMPLES_STATE) down; exit $$status
+
+# Every step once, with what it does.
+steps: $(VENV)/.installed
+	$(PY) -m behave -f steps.catalog --dry-run --no-summary -q
 
 # Every seeded defect in selftest/defects/ must turn the verdict NO-GO with its expected scenario first.
 selftest: $(VENV)/.installed
@@ -59,10 +77,10 @@ images: $(VENV)/.installed
 	$(PY) -m acceptance.images
 
 stack: $(VENV)/.installed
-	$(PY) -m acceptance.stack up
+	$(STACK) up $(if $(MANIFEST),--manifest $(MANIFEST))
 
 stack-down: $(VENV)/.installed
-	$(PY) -m acceptance.stack down
+	$(STACK) down
 
 report: setup
 	$(PY) -m acceptance.allure_report

@@ -3,6 +3,11 @@
     behave features/                                  # the best target here (docker, else local)
     behave -D target=local features/
     behave -D target=external -D redis_url=redis://127.0.0.1:6379/0 features/
+    behave -D manifest=examples/manifest.toml -D target=external -D redis_url=... examples/features/
+
+The stack manifest (-D manifest=..., default manifests/reference.toml) says which services to expect;
+outlines tagged @manifest.examples run once per declared service, and scenarios needing a capability
+the target lacks or a contract the manifest does not declare are skipped with the reason.
 
 Every scenario starts on a healthy stack: after it, the suite undoes what its steps broke and
 rebuilds the stack if that is not enough (acceptance/suite.py). Each scenario's outcome, its failing
@@ -14,6 +19,7 @@ sign-off is never GO when one happened, whatever the formatters show.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from typing import Any
 
@@ -22,13 +28,14 @@ from behave.model_core import Status
 from behave.runner import Context
 
 from acceptance import evidence
+from acceptance.applicability import fill_manifest_examples, not_applicable
 from acceptance.hooks import explain_step_errors, recorded, reports_dir
+from acceptance.manifest import load_manifest
 from acceptance.otlp_receiver import OtlpReceiver
 from acceptance.signoff import ScenarioRecord, record_hook_error, record_scenario
 from acceptance.suite import Suite
 from acceptance.targets import default_target_name, make_target
 
-NEEDS_PREFIX = "needs."
 # What the suite can do to a stack it started itself: receive its traces, inject faults into it.
 OWNED_STACK_CAPABILITIES = {"tracing", "chaos"}
 FAILED = (Status.failed, Status.error, Status.hook_error, Status.undefined)
@@ -54,32 +61,36 @@ def before_all(context: Context) -> None:
         reason = "chosen with -D target"
     else:
         name, reason = default_target_name()
-    print(f"stack target: {name} ({reason})")
+    manifest = load_manifest(userdata.get("manifest"))
+    print(f"stack target: {name} ({reason}); manifest: {manifest.path} ({manifest.name})")
+    fill_manifest_examples(context._runner.features, manifest)
     options: dict[str, Any] = {}
-    # The suite starts, owns and may break every stack but an external one.
+    # The suite starts, owns and may break every stack but an external one; it can have the reference
+    # services it starts send their traces to it and inject faults through their test coordinator.
     owned = name != "external"
+    reference = owned and manifest.is_reference
     if not owned:
         options["redis_url"] = userdata.get("redis_url", "redis://127.0.0.1:6379/0")
-    stack = make_target(name, **options)
+    stack = make_target(name, manifest, **options)
     otlp = None
-    if owned:
+    if reference:
         # The target says where its services can reach the receiver (containers cannot reach loopback).
         otlp = OtlpReceiver(bind_host=stack.otlp_bind_host).start()
         stack.export_traces_to(otlp.endpoint)
-    context.capabilities = set(stack.capabilities) | (OWNED_STACK_CAPABILITIES if owned else set())
-    context.suite = Suite(stack, otlp)
+    context.capabilities = set(stack.capabilities) | (OWNED_STACK_CAPABILITIES if reference else set())
+    context.suite = Suite(stack, manifest, otlp)
     stack.start()
     context.suite.verify_healthy()
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
-    missing = sorted(
-        tag[len(NEEDS_PREFIX):]
-        for tag in scenario.effective_tags
-        if tag.startswith(NEEDS_PREFIX) and tag[len(NEEDS_PREFIX):] not in context.capabilities
-    )
-    if missing:
-        scenario.skip(f"target {context.suite.stack.name!r} cannot {', '.join(missing)}")
+    suite = context.suite
+    reason = not_applicable(scenario.effective_tags, context.capabilities, suite.manifest, suite.stack.name)
+    if reason:
+        scenario.skip(reason)
+        # behave's formatters print no skip reason; this line comes right before the skipped scenario's block.
+        print(f'  SKIPPED "{scenario.name}": not applicable: {reason}', file=sys.__stdout__, flush=True)
+        record_scenario(reports_dir(context), _record(scenario, status="skipped", message=scenario.skip_reason))
         return
     # Raises when the stack is broken beyond rebuilding: the scenario fails at once, saying why.
     context.suite.begin(scenario.name)
@@ -100,10 +111,8 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
         record_hook_error(reports_dir(context), "after_scenario", scenario.name, exc)
         raise
     failing = next((step for step in scenario.all_steps if step.status in FAILED), None)
-    record_scenario(reports_dir(context), ScenarioRecord(
-        feature=scenario.feature.name,
-        scenario=scenario.name,
-        location=str(scenario.location),
+    record_scenario(reports_dir(context), _record(
+        scenario,
         status=scenario.status.name,
         step=f"{failing.keyword} {failing.name}" if failing else "",
         message=_first_line((failing.error_message if failing else "") or scenario.error_message or ""),
@@ -112,6 +121,11 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
         restored=end.restored,
         rebuilt=end.rebuilt,
     ))
+
+
+def _record(scenario: Scenario, **outcome: Any) -> ScenarioRecord:
+    return ScenarioRecord(feature=scenario.feature.name, scenario=scenario.name, location=str(scenario.location),
+                          **outcome)
 
 
 def after_all(context: Context) -> None:

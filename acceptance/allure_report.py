@@ -26,7 +26,14 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from acceptance.signoff import ERROR_STATUSES, FAILED_STATUSES, UNTESTED, FeatureResult, HookError
+from acceptance.signoff import (
+    ERROR_STATUSES,
+    FAILED_STATUSES,
+    NOT_APPLICABLE,
+    UNTESTED,
+    FeatureResult,
+    HookError,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALLURE_CONFIG = REPO_ROOT / "allurerc.json"
@@ -82,10 +89,11 @@ def keep_offline(index: Path) -> None:
     index.write_text(html, encoding="utf-8")
 
 
-def write_report_config(base: Path, reports: Path, verdict: str, headline: str = "") -> Path:
-    """allurerc.json with the verdict (and for a NO-GO its first failure) leading the report's title."""
+def write_report_config(base: Path, reports: Path, verdict: str, headline: str = "", name: str = "") -> Path:
+    """allurerc.json with the verdict (and for a NO-GO its first failure) leading the report's title; `name`
+    (the manifest's stack) replaces the base config's."""
     config = json.loads(base.read_text(encoding="utf-8"))
-    title = f"{verdict}: {config['name']}" + (f" · first failure: {headline}" if headline else "")
+    title = f"{verdict}: {name or config['name']}" + (f" · first failure: {headline}" if headline else "")
     config["name"] = title
     config["plugins"]["awesome"]["options"]["reportName"] = title
     path = reports / "allurerc.json"
@@ -126,6 +134,27 @@ def mark_failed_scenarios(results: Path, features: Iterable[FeatureResult]) -> i
         result["status"] = "broken"
         details = result.setdefault("statusDetails", {})
         details["message"] = f"behave: {scenario.status}" + (f": {scenario.message}" if scenario.message else "")
+        path.write_text(json.dumps(result), encoding="utf-8")
+        changed += 1
+    return changed
+
+
+def mark_not_applicable(results: Path, features: Iterable[FeatureResult]) -> int:
+    """Give the skipped results of scenarios that did not apply to this stack their reason (allure-behave
+    leaves a skip without one). Returns how many changed."""
+    reasons = {
+        f"{feature.name}: {scenario.name}": scenario.message
+        for feature in features
+        for scenario in feature.scenarios
+        if scenario.status == NOT_APPLICABLE
+    }
+    changed = 0
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        reason = reasons.get(result.get("fullName", ""))
+        if reason is None or result.get("status") != "skipped":
+            continue
+        result.setdefault("statusDetails", {})["message"] = reason
         path.write_text(json.dumps(result), encoding="utf-8")
         changed += 1
     return changed

@@ -1,7 +1,7 @@
 """`make accept`: run the behave suite, build the Allure report and write the release sign-off.
 
-    python -m acceptance.run [--target local|docker|external] [--tags EXPR] [--no-html] [--no-rerun]
-                             [extra behave args]
+    python -m acceptance.run [--target local|docker|external] [--manifest TOML] [--tags EXPR] [--no-html]
+                             [--no-rerun] [feature paths and other behave args]
 
 Exit status 0 means GO, 1 means NO-GO. Failed scenarios are re-run once, in a second behave run on a
 freshly started stack, and marked reproduced or not; the verdict stays NO-GO either way.
@@ -17,6 +17,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from acceptance import allure_report
+from acceptance.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
 from acceptance.signoff import (
     HOOK_ERRORS_FILE,
     NOT_REPRODUCED,
@@ -35,7 +37,9 @@ from acceptance.signoff import (
     SCENARIOS_FILE,
     ScenarioRecord,
     Verdict,
+    apply_skip_reasons,
     decide,
+    explain_junit_skips,
     read_hook_errors,
     read_junit,
     read_scenario_records,
@@ -45,7 +49,6 @@ from acceptance.signoff import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REPORT_NAME = "Trading ecosystem acceptance"
 TARGETS = ("local", "docker", "external")
 # Display name -> distribution name.
 VERSIONED_PACKAGES = {
@@ -78,6 +81,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         allow_abbrev=False,
     )
     parser.add_argument("--target", choices=TARGETS, help="stack to test (default: environment.py decides)")
+    parser.add_argument(
+        "--manifest", type=Path, help=f"the stack manifest (default: {DEFAULT_MANIFEST.relative_to(REPO_ROOT)})"
+    )
     parser.add_argument("--tags", action="append", default=[], metavar="EXPR", help="behave tag expression")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument(
@@ -89,11 +95,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(argv)
 
 
-def behave_command(target: str | None, tags: list[str], extra: list[str]) -> list[str]:
+def behave_command(target: str | None, manifest: Path | None, tags: list[str], extra: list[str]) -> list[str]:
     # No feature path: behave.ini's `paths = features` applies unless `extra` names feature files itself.
-    command = [sys.executable, "-m", "behave"]
-    if target:
-        command += ["-D", f"target={target}"]
+    command = [sys.executable, "-m", "behave", *_stack_args(target, manifest)]
     for expression in tags:
         command += ["--tags", expression]
     return command + extra
@@ -196,33 +200,42 @@ def git_revision(cwd: Path) -> str:
 
 def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     args, extra = parse_args(argv)
+    try:
+        manifest = load_manifest(args.manifest)
+    except ManifestError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 2
     reports = root / "reports"
     results = reports / "allure-results"
     clear_previous_run(reports)
 
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    command = behave_command(args.target, args.tags, extra)
+    command = behave_command(args.target, args.manifest, args.tags, extra)
     print("run:", " ".join(command), flush=True)
     run = run_behave(command, cwd=root, log_path=reports / "behave.log")
 
     features = read_junit(reports / "junit")
+    records = read_scenario_records(reports)
+    apply_skip_reasons(features, records)
+    explain_junit_skips(reports / "junit", features)
     recorded = read_hook_errors(reports)
     printed = scan_behave_output(run.log.read_text(encoding="utf-8", errors="replace"))
     hook_errors = recorded + unexplained_output_errors(printed, recorded, features)
-    records = read_scenario_records(reports)
 
     reproduction: dict[str, str] = {}
     notes: list[str] = []
     failed = [record for record in records if record.failed]
     if failed and not args.no_rerun and run.interrupted_by is None:
-        reproduction, note = rerun_failures(failed, args.target, extra, root=root)
+        reproduction, note = rerun_failures(failed, _stack_args(args.target, args.manifest) + _userdata_args(extra),
+                                            root=root)
         notes.append(note)
     duration_s = round(time.monotonic() - clock, 1)
 
     run_info = {
-        "name": REPORT_NAME,
+        "name": f"{manifest.name} acceptance",
         "target": args.target or "default (environment.py decides)",
+        "manifest": _manifest_summary(manifest, root),
         "tags": args.tags,
         "behave_args": extra,
         "command": " ".join(command),
@@ -245,6 +258,7 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     md_path, json_path = write_signoff(verdict, run_info, reports)
 
     allure_report.mark_failed_scenarios(results, features)
+    allure_report.mark_not_applicable(results, features)
     allure_report.mark_reproduction(results, verdict.failures)
     allure_report.write_hook_error_results(results, hook_errors)
     allure_report.write_verdict(results, verdict.label, verdict.reasons, md_path)
@@ -256,7 +270,7 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         build_name=f"{run_info['target']} {run_info['started_at']}",
         report_url=(reports / "allure-report" / "index.html").as_uri(),
     )
-    if not args.no_html and not _generate_html(verdict, results, reports, root):
+    if not args.no_html and not _generate_html(verdict, run_info["name"], results, reports, root):
         write_signoff(verdict, run_info, reports)  # with the note that the report is missing
     print_verdict(verdict, reports, md_path, json_path)
     if args.keep_as:
@@ -264,9 +278,17 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     return 0 if verdict.go else 1
 
 
-def rerun_failures(
-    failed: list[ScenarioRecord], target: str | None, extra: list[str], *, root: Path
-) -> tuple[dict[str, str], str]:
+def _stack_args(target: str | None, manifest: Path | None) -> list[str]:
+    return (["-D", f"target={target}"] if target else []) + (["-D", f"manifest={manifest}"] if manifest else [])
+
+
+def _manifest_summary(manifest: Manifest, root: Path) -> str:
+    path = manifest.path.resolve()
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    return f"{shown}: {', '.join(manifest.service_names)}"
+
+
+def rerun_failures(failed: list[ScenarioRecord], behave_args: list[str], *, root: Path) -> tuple[dict[str, str], str]:
     """Run the failed scenarios once more, in a behave run of their own on a freshly started stack.
 
     Returns location -> REPRODUCED / NOT_REPRODUCED, and a note for the sign-off. The re-run's reports go
@@ -279,21 +301,22 @@ def rerun_failures(
     chosen = failed[:MAX_RERUN]
     before = set(results.iterdir())
     command = [sys.executable, "-m", "behave", "-D", f"reports_dir=reports/{RERUN_DIR}",
-               "--junit-directory", str(rerun_dir / "junit")]
-    if target:
-        command += ["-D", f"target={target}"]
-    command += _userdata_args(extra) + [record.location for record in chosen]
+               "--junit-directory", str(rerun_dir / "junit"), *behave_args]
+    # By file and exact name: rows of @manifest.examples outlines are made at run time and have no line.
+    command += sorted({record.location.rsplit(":", 1)[0] for record in chosen})
+    for record in chosen:
+        command += ["--name", f"^{re.escape(record.scenario)}$"]
     print(f"\nrun: re-running {len(chosen)} failed scenario(s) on a rebuilt stack:", " ".join(command), flush=True)
     rerun_dir.mkdir(parents=True)
     run = run_behave(command, cwd=root, log_path=rerun_dir / "behave.log")
     (rerun_dir / "allure-results").mkdir()
     for path in set(results.iterdir()) - before:
         path.rename(rerun_dir / "allure-results" / path.name)
-    outcomes = {record.location: record for record in read_scenario_records(rerun_dir)}
+    outcomes = {(record.feature, record.scenario): record for record in read_scenario_records(rerun_dir)}
     reproduction = {
-        record.location: REPRODUCED if outcomes.get(record.location, record).failed else NOT_REPRODUCED
+        record.location: REPRODUCED if outcomes[(record.feature, record.scenario)].failed else NOT_REPRODUCED
         for record in chosen
-        if record.location in outcomes
+        if (record.feature, record.scenario) in outcomes
     }
     note = (
         f"failed scenarios re-run once on a rebuilt stack: {sum(v == REPRODUCED for v in reproduction.values())} "
@@ -341,11 +364,13 @@ def _environment_properties(run_info: dict) -> dict[str, object]:
     return properties
 
 
-def _generate_html(verdict: Verdict, results: Path, reports: Path, root: Path) -> bool:
+def _generate_html(verdict: Verdict, name: str, results: Path, reports: Path, root: Path) -> bool:
     """The HTML report, titled with the verdict; False (and a note) when it could not be made."""
     try:
         allure_report.ensure_node_packages(root)
-        config = allure_report.write_report_config(root / "allurerc.json", reports, verdict.label, verdict.headline)
+        config = allure_report.write_report_config(
+            root / "allurerc.json", reports, verdict.label, verdict.headline, name
+        )
         allure_report.generate_html(results, reports / "allure-report", config=config, repo_root=root)
     except allure_report.ReportError as exc:
         banner = "!" * 78
@@ -373,9 +398,11 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
         # The plain "N passed, N failed" line CI tools read as a test summary.
         f"acceptance: {totals['passed']} passed, {totals['failed'] + totals['errors']} failed",
         f"scenarios: {totals['selected']} selected, {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['errors']} errors, {totals['untested']} not run, {totals['skipped']} skipped by selection",
+        f"{totals['errors']} errors, {totals['untested']} not run, {totals['not_applicable']} not applicable, "
+        f"{totals['skipped']} skipped by selection",
         f"behave exit status: {verdict.behave_exit_code}",
     ]
+    lines += [f"  not applicable ({len(names)}): {reason}" for reason, names in verdict.not_applicable().items()]
     lines += [f"  - {reason}" for reason in verdict.reasons if reason != verdict.first_failure]
     lines += [f"  note: {note}" for note in verdict.notes]
     index = reports / "allure-report" / "index.html"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acceptance.health import HealthWatch
-from acceptance.rpc import DEFAULT_TIMEOUT_S, RpcResult
+from acceptance.rpc import DEFAULT_TIMEOUT_S, Collect, RpcResult
 from acceptance.targets import ServiceHandle
 from ecosystem.discovery import ServiceInstance
 
@@ -110,6 +110,7 @@ class ScenarioState:
     # The generic call steps' options and the last call's outcome.
     deadline_s: float = DEFAULT_TIMEOUT_S
     metadata: dict[str, str] = field(default_factory=dict)
+    collect: Collect | None = None  # how much of the next call's response stream to read
     last: RpcResult | None = None
     # The outcomes of the last step that sent orders, and of every order the scenario sent.
     batch: list[RpcResult] = field(default_factory=list)

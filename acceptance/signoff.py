@@ -32,6 +32,8 @@ ERROR_STATUSES = frozenset({"error", "hook_error", "cleanup_error", "pending", "
 SKIPPED = "skipped"
 # Selected but never run: a before_all/before_feature hook failed, or the run stopped early.
 UNTESTED = "untested"
+# Selected, but skipped by environment.py with a reason: the target or the manifest cannot serve it.
+NOT_APPLICABLE = "not applicable"
 
 _BEHAVE_ERROR_LINE = re.compile(r"^\s*(?P<kind>HOOK|CLEANUP)-ERROR in (?P<hook>[^:\s]+): (?P<error>.+)$")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -50,9 +52,10 @@ class FeatureResult:
     name: str
     passed: int = 0
     failed: int = 0
-    skipped: int = 0
+    skipped: int = 0  # left out by tag or name selection
     errors: int = 0
     untested: int = 0
+    not_applicable: int = 0  # selected, but the target lacks a capability or the manifest a contract
     file: str = ""
     scenarios: list[ScenarioResult] = field(default_factory=list)
 
@@ -124,7 +127,17 @@ class Verdict:
             "errors": sum(f.errors for f in self.features),
             "untested": sum(f.untested for f in self.features),
             "skipped": sum(f.skipped for f in self.features),
+            "not_applicable": sum(f.not_applicable for f in self.features),
         }
+
+    def not_applicable(self) -> dict[str, list[str]]:
+        """Reason -> the scenarios skipped for it."""
+        found: dict[str, list[str]] = {}
+        for feature in self.features:
+            for scenario in feature.scenarios:
+                if scenario.status == NOT_APPLICABLE:
+                    found.setdefault(scenario.message, []).append(scenario.name)
+        return found
 
 
 def read_junit(directory: Path) -> list[FeatureResult]:
@@ -188,6 +201,40 @@ def _case_message(case: ET.Element) -> str:
         detail = [line.strip() for line in (problem.text or "").splitlines() if line.strip()]
         return f"{problem.get('type', 'error')}: {detail[-1] if detail else 'no detail'}"
     return ""
+
+
+def apply_skip_reasons(features: list[FeatureResult], records: list[ScenarioRecord]) -> None:
+    """Skipped scenarios that environment.py recorded with a reason are not applicable, not deselected:
+    they take the reason as their message and are counted apart."""
+    reasons = {(record.feature, record.scenario): record.message for record in records if record.status == SKIPPED}
+    for feature in features:
+        for index, scenario in enumerate(feature.scenarios):
+            reason = reasons.get((feature.name, scenario.name))
+            if scenario.status == SKIPPED and reason:
+                feature.scenarios[index] = ScenarioResult(scenario.name, NOT_APPLICABLE, reason)
+                feature.skipped -= 1
+                feature.not_applicable += 1
+
+
+def explain_junit_skips(directory: Path, features: list[FeatureResult]) -> None:
+    """Write each not-applicable scenario's reason into behave's JUnit `<skipped/>`, which has none."""
+    reasons = {
+        (feature.file, scenario.name): scenario.message
+        for feature in features
+        for scenario in feature.scenarios
+        if scenario.status == NOT_APPLICABLE
+    }
+    for path in sorted(directory.glob("*.xml")):
+        tree = ET.parse(path)
+        changed = False
+        for case in tree.getroot().iter("testcase"):
+            reason = reasons.get((path.stem.removeprefix("TESTS-"), case.get("name", "")))
+            skipped = case.find("skipped")
+            if reason and skipped is not None:
+                skipped.set("message", reason)
+                changed = True
+        if changed:
+            tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
 def record_hook_error(reports_dir: Path, hook: str, where: str, error: BaseException) -> None:
@@ -305,7 +352,8 @@ def decide(
         _describe_scenario(feature, scenario)
         for feature in features
         for scenario in feature.scenarios
-        if scenario.status not in (PASSED, SKIPPED, UNTESTED) and (feature.name, scenario.name) not in recorded
+        if scenario.status not in (PASSED, SKIPPED, UNTESTED, NOT_APPLICABLE)
+        and (feature.name, scenario.name) not in recorded
     ]
     untested = [scenario.name for feature in features for scenario in feature.scenarios if scenario.status == UNTESTED]
     others = [f"hook or cleanup error: {error.describe()}" for error in hook_errors if error.hook != "before_all"]
@@ -397,25 +445,30 @@ def _render_markdown(verdict: Verdict, run_info: dict) -> str:
         lines += [f"**First failure:** {_md_escape(verdict.first_failure)}", ""]
     lines += [
         f"{totals['passed']} of {totals['selected']} selected scenarios passed, {totals['failed']} failed, "
-        f"{totals['errors']} errored, {totals['untested']} not run; {totals['skipped']} skipped by selection; "
-        f"behave exit status {verdict.behave_exit_code}.",
+        f"{totals['errors']} errored, {totals['untested']} not run; {totals['not_applicable']} not applicable to "
+        f"this stack; {totals['skipped']} skipped by selection; behave exit status {verdict.behave_exit_code}.",
         "",
         "## Reasons, in the order they arose",
         "",
     ]
     lines += [f"- {_md_escape(reason)}" for reason in verdict.reasons] or ["- every selected scenario passed"]
+    skipped = verdict.not_applicable()
+    if skipped:
+        lines += ["", "## Not applicable to this stack", ""]
+        lines += [f"- {len(names)} scenario(s): {_md_escape(reason)}: {_names(names)}"
+                  for reason, names in skipped.items()]
     if verdict.notes:
         lines += ["", "## Notes", ""] + [f"- {_md_escape(note)}" for note in verdict.notes]
     lines += [
         "",
         "## Features",
         "",
-        "| feature | file | passed | failed | errors | not run | skipped |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| feature | file | passed | failed | errors | not run | not applicable | skipped |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {_md_cell(f.name)} | {_md_cell(f.file)} | {f.passed} | {f.failed} | {f.errors} | {f.untested} "
-        f"| {f.skipped} |"
+        f"| {f.not_applicable} | {f.skipped} |"
         for f in verdict.features
     ]
     lines += ["", "## What ran", ""]

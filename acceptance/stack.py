@@ -1,6 +1,7 @@
-"""`python -m acceptance.stack up|down|status`: a local stack that outlives the command (`make stack`).
+"""`python -m acceptance.stack up|down|status|url`: a local stack that outlives the command (`make stack`).
 
-`up` spawns a supervisor in its own session; the supervisor runs a LocalTarget, writes
+`up [--manifest TOML]` spawns a supervisor in its own session; the supervisor runs the local target of
+the manifest's stack (the reference ecosystem by default, or the manifest's start commands), writes
 .stack/state.json and waits for SIGTERM. The services are the supervisor's children, so they die
 with the supervisor (even by SIGKILL) and not with the `up` command. `down` sends the supervisor
 SIGTERM and waits until it and the services it recorded are gone.
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from acceptance.health import HealthCheckError, check
+from acceptance.manifest import ManifestError, load_manifest
 from acceptance.waits import WaitTimeout, wait_until
-from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = "state.json"
@@ -63,14 +64,19 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _print_state(state: dict[str, Any]) -> None:
-    width = max(len(service) for service in ALL_SERVICES)
-    print(f"stack supervisor pid {state['pid']}, service logs in {state['log_dir']}")
+    width = max(len(service) for service in [*state["endpoints"], "redis"])
+    print(f"stack supervisor pid {state['pid']} ({state['manifest']}), service logs in {state['log_dir']}")
     print(f"  {'redis':<{width}}  {state['redis_url']}")
-    for service in ALL_SERVICES:
-        print(f"  {service:<{width}}  {', '.join(state['endpoints'].get(service, [])) or '-'}")
+    for service, endpoints in state["endpoints"].items():
+        print(f"  {service:<{width}}  {', '.join(endpoints) or '-'}")
 
 
-def up(state_dir: Path, timeout: float) -> int:
+def up(state_dir: Path, timeout: float, manifest: Path | None) -> int:
+    try:
+        load_manifest(manifest)
+    except ManifestError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     state = _read_state(state_dir)
     if state is not None and _is_supervisor(state["pid"]):
         print("a stack is already up (stop it with `python -m acceptance.stack down`):")
@@ -81,7 +87,8 @@ def up(state_dir: Path, timeout: float) -> int:
     log_path = state_dir / SUPERVISOR_LOG
     with log_path.open("wb") as log:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "acceptance.stack", "--state-dir", str(state_dir), "supervise"],
+            [sys.executable, "-m", "acceptance.stack", "--state-dir", str(state_dir), "supervise",
+             *(["--manifest", str(manifest)] if manifest else [])],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
@@ -102,7 +109,8 @@ def up(state_dir: Path, timeout: float) -> int:
         return 1
     _print_state(state)
     print("\nrun the suite against it:")
-    print(f"  behave -D target=external -D redis_url={state['redis_url']} features/")
+    manifest_arg = f" -D manifest={manifest}" if manifest else ""
+    print(f"  behave -D target=external{manifest_arg} -D redis_url={state['redis_url']} features/")
     print("stop it:\n  make stack-down   (python -m acceptance.stack down)")
     return 0
 
@@ -141,36 +149,50 @@ def status(state_dir: Path) -> int:
         return 1
     _print_state(state)
     serving = True
-    for service in ALL_SERVICES:
-        for endpoint in state["endpoints"].get(service, []):
+    for service in load_manifest(state["manifest"]).services:
+        for endpoint in state["endpoints"].get(service.name, []):
             try:
-                answer = check(endpoint, GRPC_SERVICES[service], timeout=2.0)
+                answer = check(endpoint, service.health_service, timeout=2.0)
             except HealthCheckError as exc:
                 answer = f"{exc.code.name} (no health answer)"
             serving = serving and answer == "SERVING"
-            print(f"  health {service} {endpoint}: {answer}")
+            print(f"  health {service.name} {endpoint}: {answer}")
     return 0 if serving else 1
 
 
-def supervise(state_dir: Path) -> int:
+def url(state_dir: Path) -> int:
+    """Print the Redis URL of the stack that is up (for scripts: `-D redis_url=$(... url)`)."""
+    state = _read_state(state_dir)
+    if state is None or not _is_supervisor(state["pid"]):
+        print("no stack is up", file=sys.stderr)
+        return 1
+    print(state["redis_url"])
+    return 0
+
+
+def supervise(state_dir: Path, manifest_path: Path | None) -> int:
     """Run the stack until SIGTERM or SIGINT, then stop it; a start failure ends here with its traceback."""
-    from acceptance.targets.local import LocalTarget
+    from acceptance.targets import make_target
 
     def request_stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    target = LocalTarget()
+    manifest = load_manifest(manifest_path)
+    target = make_target("local", manifest)
     try:
         target.start()
-        endpoints = {service: [handle.endpoint for handle in target.instances(service)] for service in ALL_SERVICES}
+        endpoints = {
+            service: [handle.endpoint for handle in target.instances(service)] for service in manifest.service_names
+        }
         _write_state(state_dir, {
             "pid": os.getpid(),
+            "manifest": str(manifest.path),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "redis_url": target.redis_url,
             "endpoints": endpoints,
-            "service_pids": target.pids(),
+            "service_pids": target.pids(),  # type: ignore[attr-defined]
             "log_dir": str(target.log_dir),
         })
         while True:
@@ -189,18 +211,23 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start a local stack that keeps running after this command")
     up_parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait until it is SERVING")
+    up_parser.add_argument("--manifest", type=Path, help="the stack to start (default: the reference ecosystem)")
     down_parser = commands.add_parser("down", help="stop the stack `up` started")
     down_parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait until it is gone")
     commands.add_parser("status", help="print the stack's endpoints and their health")
-    commands.add_parser("supervise", help="internal: the process `up` starts")
+    commands.add_parser("url", help="print the Redis URL of the stack that is up")
+    supervise_parser = commands.add_parser("supervise", help="internal: the process `up` starts")
+    supervise_parser.add_argument("--manifest", type=Path)
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up(args.state_dir, args.timeout)
+        return up(args.state_dir, args.timeout, args.manifest)
     if args.command == "down":
         return down(args.state_dir, args.timeout)
     if args.command == "status":
         return status(args.state_dir)
-    return supervise(args.state_dir)
+    if args.command == "url":
+        return url(args.state_dir)
+    return supervise(args.state_dir, args.manifest)
 
 
 if __name__ == "__main__":

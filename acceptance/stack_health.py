@@ -1,8 +1,9 @@
 """The healthy stack every scenario starts on, as one list of problems (empty = healthy).
 
-Healthy means: each service runs as many instances as when the stack started (one each on the
-targets the suite starts), which the registry lists under the ids the target started them with and
-which answer grpc.health.v1 SERVING; configuration-service serves the
+Healthy means: each service the manifest declares runs as many instances as when the stack started
+(one each on the targets the suite starts), which the registry lists, with entries that keep the
+registry contract, under the ids the target started them with and which answer grpc.health.v1
+SERVING for their declared health name. A stack with the trading contracts also: configuration-service serves the
 seeded risk limits; the test coordinator holds no active chaos event or test scenario; an order of
 the probe shape gets a risk decision (accepted or rejected: a decision proves the path works) through
 a closed breaker.
@@ -14,11 +15,11 @@ import redis
 
 from acceptance import health
 from acceptance.declared import Declared
+from acceptance.manifest import DeclaredService, Manifest
+from acceptance.registry_contract import read_service
 from acceptance.rpc import RpcClient, RpcResult
 from acceptance.targets.base import StackTarget
-from ecosystem.discovery import RegistryError, lookup_sync
 from ecosystem.names import (
-    ALL_SERVICES,
     CONFIGURATION_SERVICE,
     GRPC_SERVICES,
     RISK_MONITOR,
@@ -30,20 +31,23 @@ PROBE_ORDER = {
     "strategy_id": "stack-health", "symbol": "BTC-USD", "side": "SIDE_BUY", "quantity": 1, "price": 100,
 }
 PROBE_TIMEOUT_S = 2.0
+# The contract of the features that drive orders, limits and chaos through the reference services' APIs.
+TRADING_CONTRACT = "trading"
 _ACTIVE_CHAOS = ("PENDING", "INJECTED")
 # What risk-monitor reads for every decision: a scenario that changed one must have set it back.
 RISK_LIMITS = ("risk.max_order_quantity", "risk.position_limits.max_notional", "risk.allowed_symbols")
 
 
 def stack_problems(
-    stack: StackTarget, rpc: RpcClient, registry: redis.Redis, declared: Declared, shape: dict[str, int]
+    stack: StackTarget, manifest: Manifest, rpc: RpcClient, registry: redis.Redis, declared: Declared,
+    shape: dict[str, int],
 ) -> list[str]:
     """Everything that keeps the stack from being healthy, each naming the service and what was expected;
     `shape` is how many instances each service runs when healthy."""
     problems = []
-    for service in ALL_SERVICES:
-        problems += _service_problems(stack, rpc, registry, service, shape[service])
-    if problems:
+    for service in manifest.services:
+        problems += _service_problems(stack, registry, service, shape[service.name])
+    if problems or TRADING_CONTRACT not in manifest.contracts:
         return problems  # the calls below would only fail for the same reasons
     problems += _configuration_problems(stack, rpc, declared)
     coordinator = stack.endpoint(TEST_COORDINATOR)
@@ -63,20 +67,21 @@ def stack_problems(
     return problems + _order_path_problems(stack, rpc)
 
 
-def _service_problems(
-    stack: StackTarget, rpc: RpcClient, registry: redis.Redis, service: str, expected: int
-) -> list[str]:
+def _service_problems(stack: StackTarget, registry: redis.Redis, declared: DeclaredService, expected: int) -> list[str]:
+    service = declared.name
     running = stack.instances(service)
     problems = [] if len(running) == expected else [f"{service} runs {len(running)} instances, expected {expected}"]
     try:
-        registered = {instance.instance_id for instance in lookup_sync(registry, service)}
-    except RegistryError as exc:
-        return [*problems, str(exc)]
+        reading = read_service(registry, service)
+    except redis.RedisError as exc:
+        return [*problems, f"the registry of {service} cannot be read: {exc}"]
+    problems += reading.problems
+    registered = {entry.instance_id for entry in reading.serving}
     for handle in running:
         if handle.instance_id not in registered:
             problems.append(f"{service}#{handle.index} (instance {handle.instance_id or '?'}) is not in the registry")
         try:
-            status = health.check(handle.endpoint, GRPC_SERVICES[service], timeout=PROBE_TIMEOUT_S)
+            status = health.check(handle.endpoint, declared.health_service, timeout=PROBE_TIMEOUT_S)
         except health.HealthCheckError as exc:
             status = str(exc)
         if status != health.SERVING:

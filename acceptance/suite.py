@@ -34,14 +34,14 @@ from acceptance.drivers.faults import StackFaults
 from acceptance.drivers.orders import Orders
 from acceptance.drivers.registry import Registry
 from acceptance.drivers.traces import Traces
+from acceptance.manifest import Manifest
 from acceptance.otlp_receiver import OtlpReceiver
 from acceptance.rpc import RpcClient, RpcResult
 from acceptance.scenario import Restore, ScenarioState, WaitRecord
 from acceptance.stack_health import stack_problems
-from acceptance.targets.base import StackTarget
+from acceptance.targets.base import StackTarget, TargetError
 from acceptance.waits import Polled, WaitTimeout, holds_for, poll
 from ecosystem.discovery import RegistryError, registry_snapshot
-from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
 
 T = TypeVar("T")
 
@@ -61,8 +61,9 @@ class ScenarioEnd:
 
 
 class Suite:
-    def __init__(self, stack: StackTarget, otlp: OtlpReceiver | None = None) -> None:
+    def __init__(self, stack: StackTarget, manifest: Manifest, otlp: OtlpReceiver | None = None) -> None:
         self.stack = stack
+        self.manifest = manifest
         self.otlp = otlp
         self.declared = Declared.of(stack.timings)
         self.scenario = ScenarioState()
@@ -70,7 +71,7 @@ class Suite:
         # The suite's own checks between scenarios: neither recorded nor traced as the scenario's.
         self._probe_rpc = RpcClient()
         self._redis: redis.Redis | None = None
-        self._shape = dict.fromkeys(ALL_SERVICES, 1)
+        self._shape = dict.fromkeys(manifest.service_names, 1)
         self.rebuilds: list[str] = []
         self.broken = ""  # why the stack cannot be made healthy any more, once that is so
 
@@ -91,11 +92,19 @@ class Suite:
             self._redis = redis.Redis.from_url(self.stack.redis_url, decode_responses=True, socket_timeout=2)
         return self._redis
 
+    def endpoint(self, service: str) -> str:
+        """The first SERVING instance of a declared service; AssertionError saying why there is none."""
+        self.manifest.service(service)
+        try:
+            return self.stack.endpoint(service)
+        except TargetError as exc:
+            raise AssertionError(str(exc)) from None
+
     def call(self, service: str, method: str, body: Any = None, **options: Any) -> RpcResult:
         """Call `method` ("Method" of the service's own API, or "pkg.Service/Method") on its first instance."""
         if "/" not in method:
-            method = f"{GRPC_SERVICES[service]}/{method}"
-        return self.rpc.call(self.stack.endpoint(service), method, body, **options)
+            method = f"{self.manifest.service(service).grpc_services[0]}/{method}"
+        return self.rpc.call(self.endpoint(service), method, body, **options)
 
     @staticmethod
     def ok(result: RpcResult) -> dict[str, Any]:
@@ -165,7 +174,7 @@ class Suite:
 
         How many instances of each service it runs now is the shape every later scenario starts with.
         """
-        self._shape = {service: len(self.stack.instances(service)) for service in ALL_SERVICES}
+        self._shape = {service: len(self.stack.instances(service)) for service in self.manifest.service_names}
         problems = self._settled_problems()
         if problems:
             raise AssertionError("the stack is not healthy after it started: " + "; ".join(problems))
@@ -196,7 +205,7 @@ class Suite:
         last: list[str] = []
 
         def problems() -> list[str]:
-            last[:] = stack_problems(self.stack, self._probe_rpc, self.redis, self.declared, self._shape)
+            last[:] = stack_problems(self.stack, self.manifest, self._probe_rpc, self.redis, self.declared, self._shape)
             return last
 
         try:

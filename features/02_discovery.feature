@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: Discovery through the Redis registry
   Services register themselves in Redis and find each other there; the registry stays true when
   instances come, go, die, or when Redis itself loses its data.

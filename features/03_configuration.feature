@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: Configuration lookup
   configuration-service serves typed values per environment, seeded from config/seed.toml; services
   read their limits through a caching client that follows changes without a restart.

@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: Orders travel from the trading engine to the risk monitor
   trading-system-engine asks risk-monitor for a decision on every order, under limits that come
   from configuration-service, and reports each outcome to the test scenarios that are active.

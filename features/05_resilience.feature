@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: The trading engine fails fast while the risk monitor is down and recovers by itself
   Calls to another service go through a circuit breaker that counts transport failures only,
   retry UNAVAILABLE only, and carry the caller's remaining deadline.

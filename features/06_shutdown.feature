@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: A stopping instance drains
   On SIGTERM a service answers NOT_SERVING at once, leaves the registry, finishes the calls it has
   in flight within its grace period and exits 0, logging each stage.

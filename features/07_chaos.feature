@@ -1,4 +1,4 @@
-@allure.epic:Chaos
+@allure.epic:Chaos @contract.trading
 Feature: Faults injected through the test coordinator
   test-coordinator is the chaos control plane: the target service applies a fault while its event
   is active, acknowledges it, and removes it when its duration ends or the event is ended early.

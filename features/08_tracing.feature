@@ -1,4 +1,4 @@
-@allure.epic:Observability @needs.tracing
+@allure.epic:Observability @contract.trading @needs.tracing
 Feature: One trace follows an order through the ecosystem
   Services export OpenTelemetry spans over OTLP with the W3C trace context in gRPC metadata; the
   suite runs the OTLP receiver.

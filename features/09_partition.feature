@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: A risk monitor cut off from the network is failed fast around, and used again once reconnected
   Only a real network can be cut: the risk monitor's process keeps running, but neither the trading
   engine nor Redis can reach it, so its registry entry expires and calls to it fail at transport level.

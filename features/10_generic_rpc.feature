@@ -1,4 +1,4 @@
-@allure.epic:Service_communication
+@allure.epic:Service_communication @contract.trading
 Feature: Any RPC by its full method name with a JSON body
   The generic steps work on any service that serves reflection, not only on this ecosystem.
 

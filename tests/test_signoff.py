@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ from acceptance.signoff import (
     HookError,
     ScenarioRecord,
     ScenarioResult,
+    apply_skip_reasons,
     decide,
+    explain_junit_skips,
     read_hook_errors,
     read_junit,
     read_scenario_records,
@@ -355,12 +358,14 @@ def test_signoff_files_put_the_verdict_first_and_count_per_feature(tmp_path: Pat
 
     markdown = md_path.read_text()
     assert markdown.splitlines()[0] == "# NO-GO: Trading ecosystem acceptance"
-    assert "| Risk | risk | 1 | 1 | 0 | 0 | 0 |" in markdown
+    assert "| Risk | risk | 1 | 1 | 0 | 0 | 0 | 0 |" in markdown
     assert "- Allure HTML report missing: npx is not on PATH" in markdown
     assert "[allure-report/index.html](allure-report/index.html)" in markdown
     document = json.loads(json_path.read_text())
     assert document["verdict"] == "NO-GO"
-    assert document["totals"] == {"selected": 3, "passed": 2, "failed": 1, "errors": 0, "untested": 0, "skipped": 0}
+    assert document["totals"] == {
+        "selected": 3, "passed": 2, "failed": 1, "errors": 0, "untested": 0, "skipped": 0, "not_applicable": 0
+    }
     assert document["run"]["git_revision"] == "abc123"
 
 
@@ -484,7 +489,7 @@ def test_single_file_html_report_with_history(tmp_path: Path) -> None:
         embedded["widgets/allure_environment.json"]
     )
     assert len(history) == 2
-    assert json.loads(history[0])["name"].startswith("NO-GO: Trading ecosystem acceptance · first failure: ")
+    assert json.loads(history[0])["name"].startswith("NO-GO: Reference trading ecosystem acceptance · first failure: ")
     html = (out / "index.html").read_text()
     assert "googletagmanager" not in html, "the offline report must not call an analytics host"
     assert json.loads(embedded["widgets/globals.json"])["errors"][0]["message"].startswith("NO-GO reason 1 of ")
@@ -666,3 +671,31 @@ def embedded_report_files(index: Path) -> dict[str, bytes]:
     """The data files Allure 3 embeds in a single-file index.html as base64 `d("name","...")` calls."""
     html = index.read_text()
     return {name: base64.b64decode(data) for name, data in re.findall(r'd\("([^"]+)","([A-Za-z0-9+/=]*)"\)', html)}
+
+
+def test_not_applicable_scenarios_keep_their_reason_and_are_counted_apart(tmp_path: Path) -> None:
+    reason = "the stack manifest manifest.toml (Examples) declares no contract trading"
+    record_scenario(tmp_path, ScenarioRecord("Orders", "an order is accepted", "f:3", "skipped", message=reason))
+    features = [FeatureResult("Orders", passed=1, skipped=2, file="f", scenarios=[
+        ScenarioResult("greeter is SERVING", "passed"),
+        ScenarioResult("an order is accepted", "skipped"),
+        ScenarioResult("left out by --tags", "skipped"),
+    ])]
+    junit = tmp_path / "junit"
+    junit.mkdir()
+    (junit / "TESTS-f.xml").write_text(
+        '<testsuite name="f.Orders"><testcase name="an order is accepted" status="skipped"><skipped /></testcase>'
+        '<testcase name="left out by --tags" status="skipped"><skipped /></testcase></testsuite>'
+    )
+
+    apply_skip_reasons(features, read_scenario_records(tmp_path))
+    explain_junit_skips(junit, features)
+    verdict = decide(features, behave_exit_code=0, hook_errors=[], records=read_scenario_records(tmp_path))
+
+    assert verdict.go, verdict.reasons
+    assert verdict.totals()["not_applicable"] == 1 and verdict.totals()["skipped"] == 1
+    assert verdict.not_applicable() == {reason: ["an order is accepted"]}
+    skips = [case.find("skipped").get("message") for case in ET.parse(junit / "TESTS-f.xml").iter("testcase")]
+    assert skips == [reason, None]
+    md_path, _ = write_signoff(verdict, {"name": "Examples acceptance"}, tmp_path)
+    assert f"- 1 scenario(s): {reason}: \"an order is accepted\"" in md_path.read_text()

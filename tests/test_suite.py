@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from acceptance.manifest import load_manifest
 from acceptance.suite import MAX_REBUILDS, Suite
 from acceptance.targets.local import LocalTarget
 from ecosystem.names import ALL_SERVICES, RISK_MONITOR, TRADING_SYSTEM_ENGINE
@@ -16,7 +17,7 @@ from ecosystem.names import ALL_SERVICES, RISK_MONITOR, TRADING_SYSTEM_ENGINE
 def suite(tmp_path_factory: pytest.TempPathFactory):
     stack = LocalTarget(log_dir=tmp_path_factory.mktemp("suite-logs"))
     stack.start()
-    suite = Suite(stack)
+    suite = Suite(stack, load_manifest())
     yield suite
     suite.close()
     stack.stop_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -12,20 +13,67 @@ from hamcrest import assert_that, contains_string, equal_to, has_item, has_lengt
 from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
 from acceptance.health import HealthWatch
+from acceptance.rpc import Collect, RequestError
 from ecosystem.names import GRPC_SERVICES, STATS_SERVICE
 
 STATUS_NAMES = tuple(code.name for code in grpc.StatusCode)
+# What a table cell is when it does not parse as JSON: text.
+_TEXT = object()
 
 
 def field(body: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path of a JSON response ("dependencies.0.service")."""
+    """The value at a dotted path of a JSON message ("dependencies.0.service")."""
     value: Any = body
     for part in path.split("."):
         try:
             value = value[int(part)] if isinstance(value, list) else value[part]
         except (KeyError, IndexError, ValueError, TypeError):
-            raise AssertionError(f"the response has no field {path!r}: {json.dumps(body)[:500]}") from None
+            fields = ", ".join(body) if isinstance(body, dict) else "none"
+            raise AssertionError(
+                f"the message has no field {path!r} (its fields: {fields}): {json.dumps(body)[:300]}"
+            ) from None
     return value
+
+
+def as_text(value: Any) -> str:
+    """A JSON value as a feature writes it: true/false, numbers and strings bare, objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def parse_json(method: str, text: str | None) -> Any:
+    """A docstring's JSON; AssertionError with the line and column of the mistake."""
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise AssertionError(
+            f"the request of {method} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def table_messages(headings: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
+    """One JSON message per table row: a heading is a field path ("point.latitude"), a cell is JSON when it
+    parses as JSON (numbers, true, objects) and text otherwise; an empty cell leaves the field out."""
+    messages = []
+    for row in rows:
+        message: dict[str, Any] = {}
+        for path, cell in zip(headings, row, strict=True):
+            if cell == "":
+                continue
+            try:
+                value: Any = json.loads(cell)
+            except json.JSONDecodeError:
+                value = cell
+            *parents, leaf = path.split(".")
+            target = message
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[leaf] = value
+        messages.append(message)
+    return messages
 
 
 class Calls(Driver):
@@ -35,14 +83,35 @@ class Calls(Driver):
         self.state.deadline_s = milliseconds / 1000
 
     def add_metadata(self, key: str, value: str) -> None:
+        if key != key.lower() or not key or key.startswith("grpc-") or key.startswith(":"):
+            raise AssertionError(f"metadata key {key!r}: gRPC keys are lower case and not reserved (grpc-*, :*)")
         self.state.metadata[key] = value
 
-    def call(self, method: str, service: str, text: str | None) -> None:
+    def read_first(self, count: int) -> None:
+        self.state.collect = Collect(limit=count, description=f"the first {count}")
+
+    def read_until(self, path: str, value: str) -> None:
+        def matches(body: dict[str, Any]) -> bool:
+            try:
+                return as_text(field(body, path)) == value
+            except AssertionError:
+                return False
+
+        self.state.collect = Collect(until=matches, description=f"a message whose {path} is {value!r}")
+
+    def call(self, method: str, service: str, body: Any) -> None:
+        """Call `method` on the first SERVING instance of `service`; the outcome is the scenario's last call."""
+        collect, self.state.collect = self.state.collect, None
+        if "/" not in method.strip("/"):
+            example = f"{self._suite.manifest.service(service).grpc_services[0]}/{method}"
+            raise AssertionError(f"{method!r} is not a full method name: write it as package.Service/Method, "
+                                 f"e.g. {example}")
         try:
-            body = json.loads(text or "{}")
-        except json.JSONDecodeError as exc:
-            raise AssertionError(f"the request body of {method} is not JSON: {exc}") from None
-        self._suite.call(service, method, body, timeout=self.state.deadline_s, metadata=self.state.metadata)
+            self._suite.call(
+                service, method, body, timeout=self.state.deadline_s, metadata=self.state.metadata, collect=collect
+            )
+        except RequestError as exc:
+            raise AssertionError(str(exc)) from None
 
     def expect_ok(self) -> None:
         result = self.state.last_call()
@@ -50,7 +119,9 @@ class Calls(Driver):
 
     def expect_code(self, code: str) -> None:
         if code not in STATUS_NAMES:
-            raise AssertionError(f"{code!r} is not a gRPC status code name: one of {', '.join(STATUS_NAMES)}")
+            close = difflib.get_close_matches(code.upper(), STATUS_NAMES, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise AssertionError(f"{code!r} is not a gRPC status code name: {hint}one of {', '.join(STATUS_NAMES)}")
         result = self.state.last_call()
         assert_that(result.code.name, equal_to(code), result.describe())
 
@@ -58,10 +129,37 @@ class Calls(Driver):
         assert_that(self.state.last_call().details, contains_string(text), "the error message")
 
     def expect_field(self, path: str, value: str) -> None:
-        assert_that(str(field(self.state.last_call().body, path)), equal_to(value), f"response field {path}")
+        result = self.state.last_call()
+        if len(result.responses) != 1:
+            raise AssertionError(
+                f"{result.describe()}: {len(result.responses)} response messages, so no single response; "
+                f'name one: \'message 1 field "{path}" is "{value}"\''
+            )
+        assert_that(as_text(field(result.body, path)), equal_to(value), f"response field {path}")
 
     def expect_field_count(self, path: str, count: int) -> None:
         assert_that(field(self.state.last_call().body, path), has_length(count), f"response field {path}")
+
+    def expect_message_count(self, count: int) -> None:
+        result = self.state.last_call()
+        assert_that(len(result.responses), equal_to(count), f"response messages of {result.describe()}")
+
+    def expect_message_field(self, number: int, path: str, value: str) -> None:
+        """Message `number` (1 for the first) has `value` at `path`."""
+        result = self.state.last_call()
+        if not 1 <= number <= len(result.responses):
+            raise AssertionError(f"there is no message {number}: {result.describe()}")
+        assert_that(as_text(field(result.bodies[number - 1], path)), equal_to(value), f"message {number} field {path}")
+
+    def expect_header(self, key: str, value: str) -> None:
+        result = self.state.last_call()
+        assert_that(result.headers.get(key), equal_to(value), f"response header {key!r} of {result.describe()} "
+                                                             f"(headers: {result.headers})")
+
+    def expect_trailer(self, key: str, value: str) -> None:
+        result = self.state.last_call()
+        assert_that(result.trailers.get(key), equal_to(value), f"response trailer {key!r} of {result.describe()} "
+                                                              f"(trailers: {result.trailers})")
 
     # --- health and reflection -----------------------------------------------------------------
 
@@ -75,12 +173,18 @@ class Calls(Driver):
         assert_that(result.body.get("status"), equal_to("SERVING"), f"health of {grpc_service} on {service}")
 
     def expect_reflection_lists(self, service: str, grpc_service: str) -> None:
-        listed = self._suite.rpc.reflected_services(self._suite.stack.endpoint(service))
-        assert_that(listed, has_item(grpc_service), f"services listed by reflection on {service}")
+        endpoint = self._suite.endpoint(service)
+        try:
+            listed = self._suite.rpc.reflected_services(endpoint)
+        except grpc.RpcError as exc:
+            raise AssertionError(
+                f"reflection on {service} at {endpoint} failed: {exc.code().name}: {exc.details()}"
+            ) from None
+        assert_that(listed, has_item(grpc_service), f"services listed by reflection on {service} at {endpoint}")
 
     def watch_health(self, service: str) -> None:
         """Keep a health Watch stream on the service's first instance open until the scenario ends."""
-        watch = HealthWatch(self._suite.stack.endpoint(service), GRPC_SERVICES[service])
+        watch = HealthWatch(self._suite.endpoint(service), self._suite.manifest.service(service).health_service)
         self.state.health_watches[service] = watch
         self._suite.on_restore(f"close the health watch on {service}", watch.close)
         self._suite.wait(watch.statuses, lambda seen: "SERVING" in seen, timeout=REACTION_MARGIN_S,

@@ -7,8 +7,10 @@ from typing import Any
 
 from hamcrest import assert_that, equal_to, less_than
 
+from acceptance import health
 from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
+from acceptance.registry_contract import read_service
 from acceptance.targets import ServiceHandle
 from ecosystem.discovery import EVENTS_KEY, ServiceInstance, lookup_sync, registry_snapshot
 from ecosystem.names import ALL_SERVICES
@@ -33,10 +35,29 @@ class Registry(Driver):
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         return registry_snapshot(self._suite.redis)
 
+    def expect_registered_by_contract(self, service: str) -> None:
+        """Every entry of a declared service keeps the registry contract and the declared version, and each
+        registered endpoint answers health SERVING for the declared name: the round trip a caller makes."""
+        declared = self._suite.manifest.service(service)
+        reading = read_service(self._suite.redis, service, self._suite.stack.redis_url)
+        assert not reading.problems, f"{service}'s registry entries break the contract: " + "; ".join(reading.problems)
+        assert reading.serving, reading.explain_none()
+        for entry in reading.serving:
+            if declared.version:
+                assert_that(entry.version, equal_to(declared.version), f"the version {service} instance "
+                            f"{entry.instance_id} registered (manifest: {declared.version})")
+            try:
+                status = health.check(entry.endpoint, declared.health_service, timeout=REACTION_MARGIN_S)
+            except health.HealthCheckError as exc:
+                status = str(exc)
+            assert_that(status, equal_to(health.SERVING),
+                        f"health of {declared.health_service} at {entry.endpoint}, registered by {service} "
+                        f"instance {entry.instance_id}")
+
     def expect_every_service_registered(self) -> None:
         """Each running instance is listed under the id the target started it with, at a routable endpoint,
         with the release's version."""
-        for service in ALL_SERVICES:
+        for service in self._suite.manifest.service_names:
             entries = {entry.instance_id: entry for entry in self.entries(service)}
             for handle in self._suite.stack.instances(service):
                 entry = entries.get(handle.instance_id)
@@ -46,7 +67,8 @@ class Registry(Driver):
                 )
                 assert routable(entry.host), f"{service} registered the unroutable host {entry.host!r}"
                 assert 0 < entry.port < 65536, f"{service} registered port {entry.port!r}"
-                assert_that(entry.version, equal_to(self._suite.declared.version), f"the version {service} registered")
+                declared = self._suite.manifest.service(service).version or self._suite.declared.version
+                assert_that(entry.version, equal_to(declared), f"the version {service} registered")
 
     def expect_registrations_kept(self) -> None:
         """For two registry TTLs, every instance stays listed and its heartbeat keeps moving on."""

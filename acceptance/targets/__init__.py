@@ -17,6 +17,7 @@ import importlib.util
 import subprocess
 from typing import Any
 
+from acceptance.manifest import Manifest, load_manifest
 from acceptance.targets.base import CAPABILITIES, ServiceHandle, StackTarget, TargetError
 
 __all__ = [
@@ -39,14 +40,29 @@ TARGET_NAMES = tuple(_TARGETS)
 DOCKER_INFO_TIMEOUT_S = 15.0
 
 
-def make_target(name: str, **options: Any) -> StackTarget:
-    """A new, not yet started target; `options` go to its constructor."""
-    try:
-        module_name, class_name = _TARGETS[name]
-    except KeyError:
-        raise ValueError(f"unknown stack target {name!r}: one of {', '.join(TARGET_NAMES)}") from None
-    target_class = getattr(importlib.import_module(module_name), class_name)
-    return target_class(**options)
+def make_target(name: str, manifest: Manifest | None = None, **options: Any) -> StackTarget:
+    """A new, not yet started target for the stack `manifest` declares (default: the reference ecosystem);
+    `options` go to its constructor."""
+    manifest = manifest or load_manifest()
+    if name not in _TARGETS:
+        raise ValueError(f"unknown stack target {name!r}: one of {', '.join(TARGET_NAMES)}")
+    if name == "external":
+        return _target_class(name)(manifest=manifest, **options)
+    if manifest.is_reference:
+        return _target_class(name)(**options)
+    if name == "local":
+        from acceptance.targets.launched import LaunchedTarget
+
+        return LaunchedTarget(manifest, **{k: v for k, v in options.items() if k in ("log_dir", "start_timeout")})
+    raise ValueError(
+        f"target {name!r} starts only the reference ecosystem; for the services of {manifest.path} use "
+        "TARGET=local (their [services.start] commands) or TARGET=external REDIS_URL=..."
+    )
+
+
+def _target_class(name: str) -> type[StackTarget]:
+    module_name, class_name = _TARGETS[name]
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def default_target_name() -> tuple[str, str]:

@@ -1,7 +1,9 @@
 """ExternalTarget: a stack someone else runs (`make stack`, a staging host), found through its Redis registry.
 
 The suite only reads it: no capability, so scenarios that break the stack are skipped, and
-stop_all leaves it running for its owner.
+stop_all leaves it running for its owner. It waits for the services the manifest declares, and for
+nothing else; entries are read through the registry contract, so a service that is not found is
+reported with what is wrong with its entries.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import time
 import redis
 
 from acceptance.health import wait_serving
+from acceptance.manifest import Manifest, load_manifest
+from acceptance.registry_contract import Reading, read_service
 from acceptance.targets.base import ServiceHandle, StackTarget, TargetError
 from acceptance.waits import WaitTimeout, wait_until
-from ecosystem.discovery import lookup_sync
-from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
 
 INSTANCES_FRESH_S = 0.5
 
@@ -23,49 +25,62 @@ class ExternalTarget(StackTarget):
     name = "external"
     capabilities = frozenset()
 
-    def __init__(self, redis_url: str, *, start_timeout: float = 20.0) -> None:
+    def __init__(self, redis_url: str, *, manifest: Manifest | None = None, start_timeout: float = 20.0) -> None:
         self._redis_url = redis_url
+        self.manifest = manifest or load_manifest()
         self.start_timeout = start_timeout
+        self._readings: dict[str, tuple[float, Reading]] = {}
         self._client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self._instances: dict[str, tuple[float, list[ServiceHandle]]] = {}
 
     @property
     def redis_url(self) -> str:
         return self._redis_url
 
     def start(self) -> None:
-        """Attach: every service has a registered instance, and all of them are SERVING."""
+        """Attach: every declared service has a registered instance, and all of them are SERVING."""
         deadline = time.monotonic() + self.start_timeout
-        for service in ALL_SERVICES:
+        for service in self.manifest.service_names:
             try:
                 wait_until(
                     lambda service=service: self.instances(service),
                     timeout=max(0.0, deadline - time.monotonic()),
-                    what=f"{service} has an instance registered in {self._redis_url}",
+                    what=f"{service} has a SERVING instance registered in {self._redis_url}",
                     interval=0.1,
                 )
             except WaitTimeout as exc:
-                raise TargetError(service, str(exc)) from None
+                raise TargetError(service, f"{exc}\n{self.reading(service).explain_none()}") from None
         self.wait_healthy(max(0.0, deadline - time.monotonic()))
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        for service in ALL_SERVICES:
-            for handle in self.instances(service):
+        for declared in self.manifest.services:
+            for handle in self.instances(declared.name):
                 try:
-                    wait_serving(handle.endpoint, [GRPC_SERVICES[service]], max(0.0, deadline - time.monotonic()))
+                    wait_serving(handle.endpoint, [declared.health_service], max(0.0, deadline - time.monotonic()))
                 except WaitTimeout as exc:
-                    raise TargetError(f"{service}#{handle.index}", str(exc)) from None
+                    raise TargetError(f"{declared.name}#{handle.index}", str(exc)) from None
+
+    def reading(self, service: str) -> Reading:
+        """The service's registry entries checked against the contract, read at most every INSTANCES_FRESH_S:
+        the suite's own reads must not swamp the registry reads it counts."""
+        read_at, reading = self._readings.get(service, (0.0, None))
+        if reading is None or time.monotonic() - read_at > INSTANCES_FRESH_S:
+            try:
+                reading = read_service(self._client, service, self._redis_url)
+            except redis.RedisError as exc:
+                reading = Reading(service, self._redis_url, problems=[f"Redis cannot be read: {exc}"])
+            self._readings[service] = (time.monotonic(), reading)
+        return reading
 
     def instances(self, service: str) -> list[ServiceHandle]:
-        """The registered instances, read from the registry at most every INSTANCES_FRESH_S: the suite's own
-        reads must not swamp the registry reads it counts."""
-        read_at, handles = self._instances.get(service, (0.0, []))
-        if time.monotonic() - read_at > INSTANCES_FRESH_S:
-            found = sorted(lookup_sync(self._client, service), key=lambda instance: instance.instance_id)
-            handles = [ServiceHandle(service, index, i.instance_id, i.endpoint) for index, i in enumerate(found)]
-            self._instances[service] = (time.monotonic(), handles)
-        return list(handles)
+        found = sorted(self.reading(service).serving, key=lambda entry: entry.instance_id)
+        return [ServiceHandle(service, index, entry.instance_id, entry.endpoint) for index, entry in enumerate(found)]
+
+    def endpoint(self, service: str) -> str:
+        running = self.instances(service)
+        if not running:
+            raise TargetError(service, self.reading(service).explain_none())
+        return running[0].endpoint
 
     def restore(self) -> None:
         # Nothing here can break the stack, so there is nothing to bring back.
