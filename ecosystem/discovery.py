@@ -156,12 +156,27 @@ def _parse_entries(
         try:
             instance = _parse_instance(fields, int(score))
         except (KeyError, ValueError) as exc:
-            key = instance_key(service, _text(member))
-            log_event("registry_entry_invalid", level="warning", key=key, error=repr(exc))
+            _report_invalid(instance_key(service, _text(member)), exc)
             continue
         if not serving_only or instance.status == SERVING:
             found.append(instance)
     return found
+
+
+# Invalid entries already logged: every lookup meets them again, and the log must say it once.
+_REPORTED_INVALID: dict[tuple[str, str], None] = {}
+MAX_REPORTED_INVALID = 1000
+
+
+def _report_invalid(key: str, exc: Exception) -> None:
+    error = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+    if (key, error) in _REPORTED_INVALID:
+        return
+    if len(_REPORTED_INVALID) >= MAX_REPORTED_INVALID:
+        _REPORTED_INVALID.pop(next(iter(_REPORTED_INVALID)))
+    _REPORTED_INVALID[(key, error)] = None
+    log_event("registry_entry_invalid", level="warning", key=key, error=error,
+              contract="docs/REGISTRY.md", note="skipped by callers; logged once per key and error")
 
 
 def _now_ms(redis_time: tuple[int, int]) -> int:

@@ -421,3 +421,18 @@ async def test_start_fails_naming_the_instance_when_redis_is_unreachable() -> No
             await entry.start()
     finally:
         await client.aclose()
+
+
+def test_an_invalid_entry_is_skipped_and_logged_once_naming_its_missing_field(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    now_ms = int(client.time()[0]) * 1000
+    client.hset("reg:v1:svc:greeter:inst:a1", mapping={"instance_id": "a1", "service": "greeter"})
+    client.zadd("reg:v1:svc:greeter:idx", {"a1": now_ms + 60_000})
+
+    assert lookup_sync(client, "greeter") == lookup_sync(client, "greeter") == []
+
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "registry_entry_invalid" in line]
+    assert len(logged) == 1
+    assert logged[0]["key"] == "reg:v1:svc:greeter:inst:a1" and logged[0]["error"] == "missing field 'host'"
