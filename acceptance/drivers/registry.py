@@ -42,17 +42,21 @@ class Registry(Driver):
         reading = read_service(self._suite.redis, service, self._suite.stack.redis_url)
         assert not reading.problems, f"{service}'s registry entries break the contract: " + "; ".join(reading.problems)
         assert reading.serving, reading.explain_none()
+        # Where the suite reaches an instance: its registered endpoint, unless the target publishes it elsewhere
+        # (a container name resolves only on the stack's own network).
+        published = {handle.instance_id: handle.endpoint for handle in self._suite.stack.instances(service)}
         for entry in reading.serving:
             if declared.version:
                 assert_that(entry.version, equal_to(declared.version), f"the version {service} instance "
                             f"{entry.instance_id} registered (manifest: {declared.version})")
             try:
-                status = health.check(entry.endpoint, declared.health_service, timeout=REACTION_MARGIN_S)
+                endpoint = published.get(entry.instance_id, entry.endpoint)
+                status = health.check(endpoint, declared.health_service, timeout=REACTION_MARGIN_S)
             except health.HealthCheckError as exc:
                 status = str(exc)
             assert_that(status, equal_to(health.SERVING),
-                        f"health of {declared.health_service} at {entry.endpoint}, registered by {service} "
-                        f"instance {entry.instance_id}")
+                        f"health of {declared.health_service} at {endpoint}, registered by {service} instance "
+                        f"{entry.instance_id} as {entry.endpoint}")
 
     def expect_every_service_registered(self) -> None:
         """Each running instance is listed under the id the target started it with, at a routable endpoint,
