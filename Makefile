@@ -60,9 +60,9 @@ test: setup proto-check lint unit
 # Redis and tested as an external stack: the generic features and examples/features/.
 examples: setup
 	$(STACK) --state-dir $(EXAMPLES_STATE) up --manifest examples/manifest.toml
+	trap '$(STACK) --state-dir $(EXAMPLES_STATE) down' EXIT; \
 	$(PY) -m acceptance.run --target external --manifest examples/manifest.toml --keep-as examples \
-	  -D redis_url=$$($(STACK) --state-dir $(EXAMPLES_STATE) url) features examples/features; \
-	status=$$?; $(STACK) --state-dir $(EXAMPLES_STATE) down; exit $$status
+	  -D redis_url=$$($(STACK) --state-dir $(EXAMPLES_STATE) url) features examples/features
 
 # Every step once, with what it does.
 steps: $(VENV)/.installed

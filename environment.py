@@ -56,12 +56,14 @@ def before_all(context: Context) -> None:
     # The registry the runner matches steps with (not always the module-level one: behave imports it twice).
     explain_step_errors(context._runner.step_registry)
     userdata = context.config.userdata
+    manifest = load_manifest(userdata.get("manifest"))
     name = userdata.get("target")
     if name:
         reason = "chosen with -D target"
+    elif not manifest.is_reference:
+        name, reason = "local", "the docker target starts only the reference ecosystem"
     else:
         name, reason = default_target_name()
-    manifest = load_manifest(userdata.get("manifest"))
     print(f"stack target: {name} ({reason}); manifest: {manifest.path} ({manifest.name})")
     fill_manifest_examples(context._runner.features, manifest)
     options: dict[str, Any] = {}

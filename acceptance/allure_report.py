@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from acceptance.signoff import (
     ERROR_STATUSES,
@@ -114,10 +115,17 @@ def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> None:
         raise ReportError(f"{what} exited with status {completed.returncode} in {cwd}:\n{tail}")
 
 
+def _scenario_key(result: Mapping[str, Any]) -> str:
+    """"<feature>: <scenario>" as behave names it. Allure's fullName drops an outline row's " -- @1.2 ..."
+    annotation (every row of an outline shares it); its `name` and feature label keep the row apart."""
+    feature = next((label["value"] for label in result.get("labels", []) if label.get("name") == "feature"), "")
+    return f"{feature}: {result.get('name', '')}"
+
+
 def mark_failed_scenarios(results: Path, features: Iterable[FeatureResult]) -> int:
     """Mark broken the Allure results of scenarios behave failed but allure-behave shows passed or skipped.
 
-    allure-behave names a scenario's result "<feature>: <scenario>" (fullName). Returns how many changed.
+    Returns how many changed.
     """
     problems = {
         f"{feature.name}: {scenario.name}": scenario
@@ -128,7 +136,7 @@ def mark_failed_scenarios(results: Path, features: Iterable[FeatureResult]) -> i
     changed = 0
     for path in results.glob("*-result.json"):
         result = json.loads(path.read_text(encoding="utf-8"))
-        scenario = problems.get(result.get("fullName", ""))
+        scenario = problems.get(_scenario_key(result))
         if scenario is None or result.get("status") not in ("passed", "skipped"):
             continue
         result["status"] = "broken"
@@ -151,7 +159,7 @@ def mark_not_applicable(results: Path, features: Iterable[FeatureResult]) -> int
     changed = 0
     for path in results.glob("*-result.json"):
         result = json.loads(path.read_text(encoding="utf-8"))
-        reason = reasons.get(result.get("fullName", ""))
+        reason = reasons.get(_scenario_key(result))
         if reason is None or result.get("status") != "skipped":
             continue
         result.setdefault("statusDetails", {})["message"] = reason
@@ -170,7 +178,7 @@ def mark_reproduction(results: Path, failures: Iterable[Mapping[str, object]]) -
     changed = 0
     for path in results.glob("*-result.json"):
         result = json.loads(path.read_text(encoding="utf-8"))
-        reproduction = by_name.get(result.get("fullName", ""))
+        reproduction = by_name.get(_scenario_key(result))
         if not reproduction:
             continue
         details = result.setdefault("statusDetails", {})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from behave.model import Feature, ScenarioOutline
+from behave.model import Feature, ScenarioOutline, Table
 
 from acceptance.manifest import Manifest
 
@@ -36,18 +36,18 @@ def fill_manifest_examples(features: Iterable[Feature], manifest: Manifest) -> N
                     _fill(examples.table, manifest, f"{outline.location}")
 
 
-def _fill(table: object, manifest: Manifest, where: str) -> None:
-    headings = list(table.headings)  # type: ignore[attr-defined]
+def _fill(table: Table, manifest: Manifest, where: str) -> None:
+    headings = list(table.headings)
     unknown = sorted(set(headings) - set(COLUMNS))
     if unknown:
         raise ValueError(f"{where}: @{MANIFEST_EXAMPLES_TAG} examples can have columns {', '.join(COLUMNS)}, "
                          f"not {', '.join(unknown)}")
-    table.rows.clear()  # type: ignore[attr-defined]
+    table.rows.clear()
     for service in manifest.services:
         grpc_services = service.grpc_services if "grpc_service" in headings else (service.grpc_services[0],)
         for grpc_service in grpc_services:
             values = {"service": service.name, "health_service": service.health_service, "grpc_service": grpc_service}
-            table.add_row([values[heading] for heading in headings])  # type: ignore[attr-defined]
+            table.add_row([values[heading] for heading in headings])
 
 
 def not_applicable(tags: Iterable[str], capabilities: set[str], manifest: Manifest, target: str) -> str:
@@ -55,7 +55,9 @@ def not_applicable(tags: Iterable[str], capabilities: set[str], manifest: Manife
     tags = set(tags)
     contracts = manifest.missing_contracts(tags)
     if contracts:  # the first reason is enough: without the contract nothing else of the scenario applies
-        return f"the stack manifest {manifest.path.name} ({manifest.name}) declares no contract {', '.join(contracts)}"
+        declared = ", ".join(sorted(manifest.contracts)) or "none"
+        return (f"the stack manifest {manifest.path.name} ({manifest.name}) declares no contract "
+                f"{', '.join(contracts)} (it declares: {declared})")
     missing = sorted(tag[len(NEEDS_PREFIX):] for tag in tags if tag.startswith(NEEDS_PREFIX)
                      and tag[len(NEEDS_PREFIX):] not in capabilities)
     return f"target {target!r} cannot {', '.join(missing)}" if missing else ""

@@ -26,7 +26,8 @@ CONTRACT_TAG_PREFIX = "contract."
 # A registry service name: it becomes part of Redis keys (docs/REGISTRY.md).
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 GRPC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-PLACEHOLDERS = ("{python}", "{port}", "{redis_url}", "{host}")
+PLACEHOLDERS = ("{python}", "{port}", "{redis_url}", "{host}", "{manifest_dir}")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 MAX_SERVICES = 64
 
 
@@ -89,6 +90,8 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ManifestError(f"stack manifest {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"stack manifest {path}: cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"stack manifest {path}: not TOML: {exc}") from None
     return parse_manifest(document, path)
@@ -149,6 +152,9 @@ def _start(entry: Any, where: str) -> StartCommand:
     command = _strings(entry, "command", where)
     if not command:
         raise ManifestError(f"{where}: command: expected a non-empty list of arguments")
+    unknown = sorted({found for argument in command for found in _PLACEHOLDER.findall(argument)} - set(PLACEHOLDERS))
+    if unknown:
+        raise ManifestError(f"{where}: command: unknown placeholder {unknown[0]}; expected {', '.join(PLACEHOLDERS)}")
     if not any("{port}" in argument for argument in command):
         raise ManifestError(f"{where}: command: expected a {{port}} placeholder for the port the launcher picks")
     registers_itself = entry.get("registers_itself", True)

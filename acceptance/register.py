@@ -6,8 +6,9 @@
 Any gRPC server, in any language, on any host the suite can reach: this process writes its entry
 (docs/REGISTRY.md) and renews it every TTL/3 while the server answers grpc.health.v1 SERVING for
 `--health-service`. When the server stops answering SERVING the entry goes DRAINING within a heartbeat
-(callers stop routing to it) until it answers SERVING again; if this process dies the entry expires
-after one TTL; SIGTERM or Ctrl-C deregisters it at once.
+(callers stop routing to it), and is deregistered once the server has not answered SERVING for a TTL;
+it registers again when the server does. If this process dies the entry expires after one TTL;
+SIGTERM or Ctrl-C deregisters it at once.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import grpc
 import redis.asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ecosystem.discovery import DRAINING, SERVING, RegistryError, ServiceRegistration
+from ecosystem.discovery import DRAINING, SERVING, UNROUTABLE_HOSTS, RegistryError, ServiceRegistration
 
 HEALTH_TIMEOUT_S = 1.0
+# Health is checked once a heartbeat (TTL/3): this many failed checks in a row are a TTL without SERVING.
+CHECKS_PER_TTL = 3
 
 
 async def health_status(channel: grpc.aio.Channel, health_service: str) -> str:
@@ -46,10 +49,12 @@ async def keep_registered(args: argparse.Namespace, stop: asyncio.Event) -> None
     endpoint = f"{args.host}:{args.port}"
     interval_s = args.ttl_ms / 3000
     registered = False
+    unhealthy_checks = 0
     async with grpc.aio.insecure_channel(endpoint) as channel:
         try:
             while not stop.is_set():
                 status = await health_status(channel, args.health_service)
+                unhealthy_checks = 0 if status == SERVING else unhealthy_checks + 1
                 try:
                     if status == SERVING and not registered:
                         await registration.start()
@@ -57,6 +62,11 @@ async def keep_registered(args: argparse.Namespace, stop: asyncio.Event) -> None
                         print(f"registered {args.service} at {endpoint} ({registration.instance_id})", flush=True)
                     elif status == SERVING and registration.status != SERVING:
                         await registration.set_status(SERVING)
+                    elif registered and unhealthy_checks >= CHECKS_PER_TTL:
+                        await registration.stop()
+                        registered = False
+                        registration.status = SERVING  # what it registers with when the server is back
+                        print(f"{endpoint} not SERVING for a TTL: deregistered", flush=True)
                     elif status != SERVING and registered and registration.status == SERVING:
                         await registration.set_status(DRAINING)
                         print(f"{endpoint} answers {status} for {args.health_service}: entry DRAINING", flush=True)
@@ -68,8 +78,11 @@ async def keep_registered(args: argparse.Namespace, stop: asyncio.Event) -> None
                     pass
         finally:
             if registered:
-                await registration.stop()
-                print(f"deregistered {args.service} at {endpoint}", flush=True)
+                try:
+                    await registration.stop()
+                    print(f"deregistered {args.service} at {endpoint}", flush=True)
+                except RegistryError as exc:  # Redis is gone: the entry expires after its TTL instead
+                    print(f"registry: {exc}; the entry expires after its TTL", file=sys.stderr, flush=True)
             await client.aclose()
 
 
@@ -83,7 +96,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-version", default="v1")
     parser.add_argument("--health-service", default="", help="the grpc.health.v1 name to check (default: the server)")
     parser.add_argument("--ttl-ms", type=int, default=15_000, help="entry TTL in ms; renewed every TTL/3")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.host in UNROUTABLE_HOSTS:
+        parser.error(f"--host {args.host!r} is not an address callers can dial: give the loopback address, "
+                     "the host's name or its IP")
+    if not 0 < args.port < 65536:
+        parser.error(f"--port {args.port} is not a port (1-65535)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

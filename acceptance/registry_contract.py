@@ -21,13 +21,13 @@ from typing import Any
 import redis
 
 SERVICES_KEY = "reg:v1:services"
-EVENTS_KEY = "reg:v1:events"
 STATUSES = ("SERVING", "DRAINING")
-EVENT_TYPES = ("up", "update", "down")
 REQUIRED_FIELDS = (
     "instance_id", "service", "host", "port", "version", "api_version", "status", "started_at", "heartbeat_at",
     "incarnation",
 )
+# An entry whose hash lives this much longer than its index score says was written with a wrong score.
+LATE_SCORE_MS = 1000
 # How many instance keys of one service the check looks at for entries missing from the index.
 MAX_SCANNED_KEYS = 1000
 
@@ -93,14 +93,19 @@ def read_service(client: redis.Redis, service: str, redis_url: str = "") -> Read
     for (instance_id, score), fields, ttl in zip(indexed, replies[0::2], replies[1::2], strict=True):
         key = instance_key(service, instance_id)
         if score < now_ms:
-            continue  # an expired index member: callers skip it, the next heartbeat of any instance prunes it
+            # The entry outlives its index score by more than a heartbeat's jitter: callers no longer see it.
+            if fields and ttl is not None and int(ttl) > LATE_SCORE_MS:
+                unit = " (seconds instead of milliseconds?)" if score < 10**12 else ""
+                reading.problems.append(f"{index_key(service)} scores {instance_id!r} {int(score)}, before Redis TIME "
+                                        f"{now_ms} ms{unit}: callers skip it while {key} still lives")
+            continue  # an expired member: callers skip it, the next heartbeat of any instance prunes it
         if not fields:
             reading.problems.append(
                 f"{index_key(service)} lists {instance_id!r} until {int(score)} ms, but {key} does not exist"
             )
             continue
         entry, errors = check_entry(key, service, instance_id, {_text(k): _text(v) for k, v in fields.items()})
-        if ttl is not None and int(ttl) < 0:
+        if ttl is not None and int(ttl) == -1:  # -2: expired since HGETALL, nothing wrong
             errors.append("it has no expiry: set PEXPIRE to the TTL at every heartbeat")
         if entry is None or errors:
             reading.problems.append(f"{key}: " + "; ".join(errors))
@@ -126,7 +131,7 @@ def check_entry(
     if fields.get("service", service) != service:
         errors.append(f"service {fields['service']!r} differs from the key's {service!r}")
     host = fields.get("host", "")
-    if "host" in fields and not _routable(host):
+    if "host" in fields and not routable(host):
         errors.append(f"host {host!r} is not an address a caller can dial (use the container name or a real IP)")
     port = _integer(fields.get("port"))
     if "port" in fields and (port is None or not 0 < port < 65536):
@@ -159,24 +164,17 @@ def check_entry(
     ), []
 
 
-def check_event(fields: Mapping[str, str]) -> list[str]:
-    """What is wrong with one entry of the events stream."""
-    required = ("type", "service", "instance_id", "incarnation")
-    errors = [f"missing field {name}" for name in required if name not in fields]
-    if "type" in fields and fields["type"] not in EVENT_TYPES:
-        errors.append(f"type {fields['type']!r} is not one of {', '.join(EVENT_TYPES)}")
-    return errors
-
-
 def _unindexed(client: redis.Redis, service: str, indexed: set[str]) -> list[str]:
     """Entries a registrant wrote without adding them to the index: invisible to every caller."""
     prefix = instance_key(service, "")
     problems = []
-    for number, key in enumerate(client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=200)):
+    # Service names (the manifest's, docs/REGISTRY.md) hold no glob characters.
+    for number, key in enumerate(client.scan_iter(match=prefix + "*", count=200)):
         if number >= MAX_SCANNED_KEYS:
             break
         instance_id = _text(key)[len(prefix):]
-        if instance_id not in indexed:
+        # ZSCORE again: an instance that registered since the ZRANGE above is indexed by now.
+        if instance_id not in indexed and client.zscore(index_key(service), instance_id) is None:
             problems.append(
                 f"{_text(key)} exists but {index_key(service)} does not list {instance_id!r}: "
                 "ZADD it with its expiry (ms) at every heartbeat"
@@ -184,7 +182,8 @@ def _unindexed(client: redis.Redis, service: str, indexed: set[str]) -> list[str
     return problems
 
 
-def _routable(host: str) -> bool:
+def routable(host: str) -> bool:
+    """Whether callers can dial `host`: a name, or an IP address that is not the unspecified one."""
     try:
         return not ipaddress.ip_address(host).is_unspecified
     except ValueError:
@@ -192,9 +191,10 @@ def _routable(host: str) -> bool:
 
 
 def _integer(text: str | None) -> int | None:
-    if text is None or not text.strip().lstrip("-").isdigit():
+    try:
+        return int(text) if text is not None and text.strip().lstrip("-").isascii() else None
+    except ValueError:
         return None
-    return int(text)
 
 
 def _now_ms(redis_time: tuple[int, int]) -> int:

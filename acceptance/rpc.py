@@ -38,12 +38,24 @@ CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconn
 DEFAULT_TIMEOUT_S = 5.0
 # The most response messages one call keeps: a stream that sends more ends the read with an error.
 MAX_MESSAGES = 10_000
+# Every request to a server's reflection service ends within this (a paused server must not hang a step).
 REFLECTION_TIMEOUT_S = 5.0
 
 UNARY = "unary"
 SERVER_STREAMING = "server streaming"
 CLIENT_STREAMING = "client streaming"
 BIDI_STREAMING = "bidi streaming"
+
+
+class BoundedReflection(ProtoReflectionDescriptorDatabase):
+    """The server's reflection service with a deadline on every request. grpcio-reflection's database sends
+    its requests without one, and asserts on any error answer but NOT_FOUND."""
+
+    def _do_one_request(self, request: Any, key: Any) -> Any:
+        response = next(self._stub.ServerReflectionInfo(iter([request]), timeout=REFLECTION_TIMEOUT_S))
+        if response.WhichOneof("message_response") == "error_response":
+            raise KeyError(key)
+        return response
 
 
 class RequestError(ValueError):
@@ -165,6 +177,11 @@ class RpcClient:
         try:
             found = self._method(endpoint, method)
         except grpc.RpcError as exc:  # reflection itself failed: the endpoint is down, or serves none
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise RequestError(
+                    f"{endpoint} serves no reflection (grpc.reflection.v1alpha.ServerReflection), so the suite "
+                    f"cannot encode JSON for {method}: enable reflection on the server"
+                ) from None
             result.code, result.details = exc.code(), exc.details() or ""
             result.note = "the call was not sent: reflection, asked for its types, failed first"
         else:
@@ -179,7 +196,7 @@ class RpcClient:
 
     def reflected_services(self, endpoint: str) -> list[str]:
         """The gRPC services `endpoint` lists through its reflection service."""
-        return sorted(ProtoReflectionDescriptorDatabase(self._channel(endpoint)).get_services())
+        return sorted(BoundedReflection(self._channel(endpoint)).get_services())
 
     def close(self) -> None:
         for channel in self._channels.values():
@@ -216,7 +233,7 @@ class RpcClient:
     def _reflected_pool(self, endpoint: str) -> descriptor_pool.DescriptorPool:
         pool = self._pools.get(endpoint)
         if pool is None:
-            database = ProtoReflectionDescriptorDatabase(self._channel(endpoint))
+            database = BoundedReflection(self._channel(endpoint))
             pool = self._pools[endpoint] = descriptor_pool.DescriptorPool(database)
         return pool
 

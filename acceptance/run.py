@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
 
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    command = behave_command(args.target, args.manifest, args.tags, extra)
+    manifest_path = manifest.path.resolve() if args.manifest else None
+    command = behave_command(args.target, manifest_path, args.tags, extra)
     print("run:", " ".join(command), flush=True)
     run = run_behave(command, cwd=root, log_path=reports / "behave.log")
 
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     notes: list[str] = []
     failed = [record for record in records if record.failed]
     if failed and not args.no_rerun and run.interrupted_by is None:
-        reproduction, note = rerun_failures(failed, _stack_args(args.target, args.manifest) + _userdata_args(extra),
+        reproduction, note = rerun_failures(failed, _stack_args(args.target, manifest_path) + _userdata_args(extra),
                                             root=root)
         notes.append(note)
     duration_s = round(time.monotonic() - clock, 1)

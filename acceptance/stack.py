@@ -73,9 +73,14 @@ def _print_state(state: dict[str, Any]) -> None:
 
 def up(state_dir: Path, timeout: float, manifest: Path | None) -> int:
     try:
-        load_manifest(manifest)
+        declared = load_manifest(manifest)
     except ManifestError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    not_startable = [s.name for s in declared.services if s.start is None]
+    if not declared.is_reference and not_startable:
+        print(f"{declared.path}: {', '.join(not_startable)} has no [services.start] command, so `up` cannot start "
+              "it; start the stack yourself and run the suite with TARGET=external", file=sys.stderr)
         return 2
     state = _read_state(state_dir)
     if state is not None and _is_supervisor(state["pid"]):

@@ -98,7 +98,7 @@ class Suite:
         try:
             return self.stack.endpoint(service)
         except TargetError as exc:
-            raise AssertionError(str(exc)) from None
+            raise AssertionError(exc.awaited) from None
 
     def call(self, service: str, method: str, body: Any = None, **options: Any) -> RpcResult:
         """Call `method` ("Method" of the service's own API, or "pkg.Service/Method") on its first instance."""

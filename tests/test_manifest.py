@@ -71,7 +71,10 @@ Feature: f
 def test_not_applicable_names_the_missing_contract_before_a_missing_capability() -> None:
     examples = load_manifest(REPO_ROOT / "examples" / "manifest.toml")
     reason = not_applicable({"contract.trading", "needs.stop"}, set(), examples, "external")
-    assert reason == "the stack manifest manifest.toml (Example greeter and route guide) declares no contract trading"
+    assert reason == (
+        "the stack manifest manifest.toml (Example greeter and route guide) declares no contract trading "
+        "(it declares: none)"
+    )
     assert not_applicable({"contract.trading", "needs.stop"}, set(), load_manifest(), "external") == (
         "target 'external' cannot stop"
     )

@@ -32,7 +32,7 @@ def test_the_registrar_follows_the_servers_health(redis_url: str) -> None:
     server = spawn("examples.route_guide.server", "--port", str(port))
     registrar = spawn("acceptance.register", "--redis-url", redis_url, "--service", "route-guide", "--host",
                       "127.0.0.1", "--port", str(port), "--version", "2.0.0", "--health-service",
-                      "routeguide.RouteGuide", "--ttl-ms", "600")
+                      "routeguide.RouteGuide", "--ttl-ms", "1500")
     try:
         serving = wait_until(lambda: read_service(client, "route-guide").serving, timeout=10,
                              what="the registrar registers the route guide")
@@ -41,10 +41,10 @@ def test_the_registrar_follows_the_servers_health(redis_url: str) -> None:
         server.wait(timeout=10)
         wait_until(lambda: read_service(client, "route-guide").draining, timeout=5,
                    what="the entry goes DRAINING once the server no longer answers")
+        wait_until(lambda: read_service(client, "route-guide"), lambda r: not (r.serving or r.draining or r.problems),
+                   timeout=5, what="the entry is removed once the server has not answered SERVING for a TTL")
         registrar.terminate()
         assert registrar.wait(timeout=10) == 0
-        reading = read_service(client, "route-guide")
-        assert reading.serving == reading.draining == reading.problems == []
     finally:
         for process in (server, registrar):
             process.kill()

@@ -62,3 +62,18 @@ def test_a_draining_entry_is_not_an_instance_and_says_why(redis_url: str) -> Non
     reading = read_service(client, "greeter", redis_url)
     assert reading.serving == [] and len(reading.draining) == 1
     assert "reg:v1:svc:greeter:inst:a1 is DRAINING (shutting down)" in reading.explain_none()
+
+
+def test_an_index_score_in_seconds_is_named_as_such(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    register(client, "a1", VALID)
+    client.zadd("reg:v1:svc:greeter:idx", {"a1": int(client.time()[0]) + 3})
+    [problem] = read_service(client, "greeter").problems
+    assert "(seconds instead of milliseconds?): callers skip it while reg:v1:svc:greeter:inst:a1 still lives" in problem
+
+
+def test_a_field_that_is_not_a_number_is_a_problem_not_a_crash(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    register(client, "a1", {**VALID, "port": "²", "incarnation": "--5"})
+    [problem] = read_service(client, "greeter").problems
+    assert "port '²' is not an integer 1-65535" in problem and "incarnation '--5' is not a non-negative" in problem

@@ -611,7 +611,8 @@ def test_the_markdown_sign_off_opens_with_the_first_failure(tmp_path: Path) -> N
 
 
 def test_a_failure_that_did_not_reproduce_is_flaky_never_passed(tmp_path: Path) -> None:
-    result = {"fullName": "Orders: the breaker closes", "status": "failed", "statusDetails": {"message": "timed out"}}
+    result = {"name": "the breaker closes", "fullName": "Orders: the breaker closes", "status": "failed",
+              "labels": [{"name": "feature", "value": "Orders"}], "statusDetails": {"message": "timed out"}}
     (tmp_path / "1-result.json").write_text(json.dumps(result))
 
     changed = allure_report.mark_reproduction(
@@ -699,3 +700,19 @@ def test_not_applicable_scenarios_keep_their_reason_and_are_counted_apart(tmp_pa
     assert skips == [reason, None]
     md_path, _ = write_signoff(verdict, {"name": "Examples acceptance"}, tmp_path)
     assert f"- 1 scenario(s): {reason}: \"an order is accepted\"" in md_path.read_text()
+
+
+def test_outline_rows_are_told_apart_in_allure_results(tmp_path: Path) -> None:
+    # allure-behave gives every row of an outline one fullName; the name and feature label keep rows apart.
+    reason = "target 'external' cannot stop"
+    for row, status in (("a -- @1.1 rows", "skipped"), ("a -- @1.2 rows", "skipped")):
+        (tmp_path / f"{row[-9:-5]}-result.json").write_text(json.dumps({
+            "name": row, "fullName": "Orders: a", "status": status, "labels": [{"name": "feature", "value": "Orders"}],
+        }))
+    features = [FeatureResult("Orders", scenarios=[
+        ScenarioResult("a -- @1.1 rows", "not applicable", reason), ScenarioResult("a -- @1.2 rows", "skipped"),
+    ])]
+
+    assert allure_report.mark_not_applicable(tmp_path, features) == 1
+    details = {r["name"]: r.get("statusDetails", {}).get("message") for r in allure_results(tmp_path)}
+    assert details == {"a -- @1.1 rows": reason, "a -- @1.2 rows": None}

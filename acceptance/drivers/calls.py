@@ -17,8 +17,6 @@ from acceptance.rpc import Collect, RequestError
 from ecosystem.names import GRPC_SERVICES, STATS_SERVICE
 
 STATUS_NAMES = tuple(code.name for code in grpc.StatusCode)
-# What a table cell is when it does not parse as JSON: text.
-_TEXT = object()
 
 
 def field(body: dict[str, Any], path: str) -> Any:
@@ -88,6 +86,8 @@ class Calls(Driver):
         self.state.metadata[key] = value
 
     def read_first(self, count: int) -> None:
+        if count < 1:
+            raise AssertionError(f"read at least 1 message, not {count}")
         self.state.collect = Collect(limit=count, description=f"the first {count}")
 
     def read_until(self, path: str, value: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from hamcrest import assert_that, equal_to, less_than
@@ -10,7 +9,7 @@ from hamcrest import assert_that, equal_to, less_than
 from acceptance import health
 from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
-from acceptance.registry_contract import read_service
+from acceptance.registry_contract import read_service, routable
 from acceptance.targets import ServiceHandle
 from ecosystem.discovery import EVENTS_KEY, ServiceInstance, lookup_sync, registry_snapshot
 from ecosystem.names import ALL_SERVICES
@@ -18,13 +17,6 @@ from ecosystem.names import ALL_SERVICES
 REGISTRY_READS = "registry reads"
 # The newest registry events searched for an instance's `down`.
 EVENTS_READ = 500
-
-
-def routable(host: str) -> bool:
-    try:
-        return not ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return bool(host)  # a name: the container's, resolvable on the stack's network
 
 
 class Registry(Driver):

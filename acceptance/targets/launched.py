@@ -1,16 +1,16 @@
 """LaunchedTarget: any stack a manifest can start, as child processes on loopback ports, with its own Redis.
 
-Each declared service runs its manifest `start.command` with `{python}`, `{port}`, `{host}` and
-`{redis_url}` filled in (REDIS_URL is in its environment too). A service that does not register
-itself (`registers_itself = false`) gets a registrar beside it: `python -m acceptance.register`,
-which keeps its entry alive while it answers health SERVING. Once started, the stack is read like
-any external one, through its registry; the suite cannot break it (no capabilities).
+Each declared service runs its manifest `start.command` with `{python}`, `{port}`, `{host}`, `{redis_url}`
+and `{manifest_dir}` filled in (REDIS_URL is in its environment too), in its own process group, from the
+repository's folder. A service that does not register itself (`registers_itself = false`) gets a
+registrar beside it, `python -m acceptance.register`, which keeps its entry alive while it answers
+health SERVING. Once started, the stack is read like any external one, through its registry; the
+suite cannot break it (no capabilities).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acceptance.manifest import DeclaredService, Manifest
-from acceptance.processes import dying_with_parent
+from acceptance.processes import dying_with_parent, stop_processes
 from acceptance.redis_server import RedisServer, free_port
 from acceptance.targets.base import SUITE_TIMINGS, TargetError, lines_since, run_log_dir
 from acceptance.targets.external import ExternalTarget
@@ -46,16 +46,7 @@ class _Child:
 
 
 def _stop(children: list[_Child], redis_server: RedisServer | None, grace: float) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in children:
-        try:
-            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait(timeout=5)
+    stop_processes([child.process for child in children], grace)
     if redis_server is not None:
         redis_server.close()
 
@@ -87,11 +78,12 @@ class LaunchedTarget(ExternalTarget):
             self._server.start()
         except WaitTimeout as exc:
             raise TargetError("redis", str(exc)) from None
+        deadline = time.monotonic() + self.start_timeout
         try:
             for service in self.manifest.services:
-                self._launch(service)
-            self._await_registered()
-            self.wait_healthy(self.start_timeout)
+                self._launch(service, deadline)
+            self._await_registered(deadline)
+            self.wait_healthy(max(0.0, deadline - time.monotonic()))
         except BaseException:
             self.stop_all()
             raise
@@ -106,15 +98,16 @@ class LaunchedTarget(ExternalTarget):
         _stop(self._children, self._server, grace=5.0)
         super().stop_all()
 
-    def _launch(self, service: DeclaredService) -> None:
+    def _launch(self, service: DeclaredService, deadline: float) -> None:
         assert service.start is not None
         port = free_port()
-        values = {"{python}": sys.executable, "{port}": str(port), "{host}": HOST, "{redis_url}": self.redis_url}
+        values = {"{python}": sys.executable, "{port}": str(port), "{host}": HOST, "{redis_url}": self.redis_url,
+                  "{manifest_dir}": str(self.manifest.path.resolve().parent)}
         command = [_fill(argument, values) for argument in service.start.command]
         server = self._spawn(service.name, command)
         if service.start.registers_itself:
             return
-        self._await_port(server, port)
+        self._await_port(server, port, deadline)
         self._spawn(f"{service.name}-registrar", [
             sys.executable, "-m", "acceptance.register", "--redis-url", self.redis_url, "--service", service.name,
             "--host", HOST, "--port", str(port), "--version", service.version or "unversioned",
@@ -136,7 +129,7 @@ class LaunchedTarget(ExternalTarget):
         self._children.append(child)
         return child
 
-    def _await_registered(self) -> None:
+    def _await_registered(self, deadline: float) -> None:
         """Every declared service has a SERVING entry, unless one of the processes exits first."""
 
         def progress() -> tuple[list[_Child], list[str]]:
@@ -144,19 +137,21 @@ class LaunchedTarget(ExternalTarget):
             return exited, [name for name in self.manifest.service_names if not self.instances(name)]
 
         try:
-            exited, _ = wait_until(progress, lambda seen: bool(seen[0]) or not seen[1], timeout=self.start_timeout,
+            exited, _ = wait_until(progress, lambda seen: bool(seen[0]) or not seen[1],
+                                   timeout=max(0.0, deadline - time.monotonic()),
                                    what="every declared service has a SERVING entry in the registry", interval=0.1)
         except WaitTimeout as exc:
             missing = [name for name in self.manifest.service_names if not self.instances(name)]
-            raise TargetError(
-                ", ".join(missing), f"{exc}\n" + "\n".join(self.reading(name).explain_none() for name in missing)
-            ) from None
+            explained = [self.reading(name).explain_none() for name in missing]
+            logs = [f"--- {child.label} ---\n{child.tail()}" for child in self._children
+                    if child.label.removesuffix("-registrar") in missing]
+            raise TargetError(", ".join(missing), "\n".join([str(exc), *explained, *logs])) from None
         if exited:
             child = exited[0]
             raise TargetError(child.label, f"to keep running, but it exited with {child.process.returncode}",
                               child.tail())
 
-    def _await_port(self, child: _Child, port: int) -> None:
+    def _await_port(self, child: _Child, port: int, deadline: float) -> None:
         """The server listens before its registrar advertises it."""
 
         def listening() -> bool | int:
@@ -167,7 +162,8 @@ class LaunchedTarget(ExternalTarget):
                 return probe.connect_ex((HOST, port)) == 0
 
         try:
-            seen = wait_until(listening, lambda v: v is True or not isinstance(v, bool), timeout=self.start_timeout,
+            seen = wait_until(listening, lambda v: v is True or not isinstance(v, bool),
+                              timeout=max(0.0, deadline - time.monotonic()),
                               what=f"{child.label} listens on {HOST}:{port}", interval=0.05)
         except WaitTimeout as exc:
             raise TargetError(child.label, str(exc), child.tail()) from None

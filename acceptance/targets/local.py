@@ -25,7 +25,7 @@ from typing import TypeVar
 import redis
 
 from acceptance import health
-from acceptance.processes import dying_with_parent
+from acceptance.processes import dying_with_parent, stop_processes
 from acceptance.redis_server import RedisServer
 from acceptance.targets.base import (
     SUITE_TIMINGS,
@@ -103,18 +103,10 @@ class _Children:
 
         The instances stay listed, so their logs can still be read.
         """
-        live = [instance for instance in self.all() if instance.alive]
-        for instance in live:
-            instance.process.terminate()
-            if instance.paused:
+        for instance in self.all():
+            if instance.alive and instance.paused:  # a stopped process only sees SIGTERM once it runs again
                 instance.process.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + grace
-        for instance in live:
-            try:
-                instance.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                instance.process.kill()
-                instance.process.wait(timeout=5)
+        stop_processes([instance.process for instance in self.all()], grace)
         if self.redis is not None:
             self.redis.close()
             self.redis = None
