@@ -18,6 +18,7 @@ sign-off is never GO when one happened, whatever the formatters show.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -64,7 +65,7 @@ def before_all(context: Context) -> None:
         name, reason = "local", "the docker target starts only the reference ecosystem"
     else:
         name, reason = default_target_name()
-    print(f"stack target: {name} ({reason}); manifest: {manifest.path} ({manifest.name})")
+    print(f"stack target: {name} ({reason}); manifest: {os.path.relpath(manifest.path)} ({manifest.name})")
     fill_manifest_examples(context._runner.features, manifest)
     options: dict[str, Any] = {}
     # The suite starts, owns and may break every stack but an external one; it can have the reference
