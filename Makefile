@@ -7,9 +7,12 @@ TAGS ?=
 REDIS_URL ?=
 MANIFEST ?=
 FEATURES ?=
+PKI_DIR ?=
+SECURITY ?=
 SELFTEST_ARGS ?=
 ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
-	$(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL)) $(FEATURES)
+	$(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL)) $(if $(PKI_DIR),-D pki_dir=$(PKI_DIR)) \
+	$(if $(SECURITY),-D security=$(SECURITY)) $(FEATURES)
 EXAMPLES_STATE := .stack/examples
 STACK := $(PY) -m acceptance.stack
 

@@ -33,7 +33,7 @@ from acceptance.applicability import fill_manifest_examples, not_applicable
 from acceptance.hooks import explain_step_errors, recorded, reports_dir
 from acceptance.manifest import load_manifest
 from acceptance.otlp_receiver import OtlpReceiver
-from acceptance.signoff import ScenarioRecord, record_hook_error, record_scenario
+from acceptance.signoff import ScenarioRecord, record_hook_error, record_scenario, record_stack
 from acceptance.suite import Suite
 from acceptance.targets import default_target_name, make_target
 
@@ -74,6 +74,12 @@ def before_all(context: Context) -> None:
     reference = owned and manifest.is_reference
     if not owned:
         options["redis_url"] = userdata.get("redis_url", "redis://127.0.0.1:6379/0")
+        options["pki_dir"] = userdata.get("pki_dir")  # the stack's certificates; none: plaintext
+    else:
+        if "security" in userdata:
+            options["security"] = userdata["security"]
+        if userdata.get("reflection") == "off":  # as in production
+            options["env"] = {"ECOSYSTEM_REFLECTION": "off"}
     stack = make_target(name, manifest, **options)
     otlp = None
     if reference:
@@ -81,6 +87,11 @@ def before_all(context: Context) -> None:
         otlp = OtlpReceiver(bind_host=stack.otlp_bind_host).start()
         stack.export_traces_to(otlp.endpoint)
     context.capabilities = set(stack.capabilities) | (OWNED_STACK_CAPABILITIES if reference else set())
+    if userdata.get("reflection") != "off":
+        context.capabilities.add("reflection")
+    print(f"security: {stack.transport.mode}; reflection: {userdata.get('reflection', 'on')}")
+    record_stack(reports_dir(context), {"target": name, "security": stack.transport.mode,
+                                        "reflection": userdata.get("reflection", "on")})
     context.suite = Suite(stack, manifest, otlp)
     stack.start()
     context.suite.verify_healthy()

@@ -23,6 +23,11 @@ from acceptance.manifest import Manifest
 
 MANIFEST_EXAMPLES_TAG = "manifest.examples"
 NEEDS_PREFIX = "needs."
+# Capabilities that are a state of the stack rather than something a target can do to it.
+STACK_STATES = {
+    "security": "the stack runs plaintext (security mode insecure): there is no mTLS or authorization to check",
+    "reflection": "reflection is off on this stack (-D reflection=off, as in production)",
+}
 # The columns a @manifest.examples table may have, and where each value comes from.
 COLUMNS = ("service", "health_service", "grpc_service")
 
@@ -60,4 +65,6 @@ def not_applicable(tags: Iterable[str], capabilities: set[str], manifest: Manife
                 f"{', '.join(contracts)} (it declares: {declared})")
     missing = sorted(tag[len(NEEDS_PREFIX):] for tag in tags if tag.startswith(NEEDS_PREFIX)
                      and tag[len(NEEDS_PREFIX):] not in capabilities)
-    return f"target {target!r} cannot {', '.join(missing)}" if missing else ""
+    stated = [STACK_STATES[name] for name in missing if name in STACK_STATES]
+    actions = [name for name in missing if name not in STACK_STATES]
+    return "; ".join(stated + ([f"target {target!r} cannot {', '.join(actions)}"] if actions else []))

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from acceptance.transport import PLAINTEXT, Transport
 from acceptance.waits import wait_until
 
 SERVING = "SERVING"
@@ -36,19 +37,24 @@ def _check(channel: grpc.Channel, endpoint: str, service_name: str, timeout: flo
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
 
-def check(endpoint: str, service_name: str, timeout: float = 1.0) -> str:
+def check(
+    endpoint: str, service_name: str, timeout: float = 1.0, *, transport: Transport = PLAINTEXT, server: str = ""
+) -> str:
     """The status `endpoint` reports for `service_name`: SERVING, NOT_SERVING, SERVICE_UNKNOWN, ...
 
-    Raises HealthCheckError when no answer arrives (unreachable, paused, deadline exceeded).
+    `server` is the identity the endpoint must prove in secure mode (the registry name of its service).
+    Raises HealthCheckError when no answer arrives (unreachable, paused, deadline exceeded, handshake refused).
     """
-    with grpc.insecure_channel(endpoint) as channel:
+    with transport.channel(endpoint, server) as channel:
         return _check(channel, endpoint, service_name, timeout)
 
 
-def wait_serving(endpoint: str, services: Iterable[str], timeout: float) -> None:
+def wait_serving(
+    endpoint: str, services: Iterable[str], timeout: float, *, transport: Transport = PLAINTEXT, server: str = ""
+) -> None:
     """Wait until `endpoint` answers SERVING for every one of `services`; WaitTimeout names the one that did not."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(endpoint) as channel:
+    with transport.channel(endpoint, server) as channel:
         for service_name in services:
             wait_until(
                 lambda name=service_name: _check(channel, endpoint, name, timeout=min(1.0, timeout)),
@@ -65,10 +71,12 @@ class HealthWatch:
     Catches what a poll of `Check` can miss, such as the short NOT_SERVING window of a draining server.
     """
 
-    def __init__(self, endpoint: str, service_name: str) -> None:
+    def __init__(
+        self, endpoint: str, service_name: str, *, transport: Transport = PLAINTEXT, server: str = ""
+    ) -> None:
         self.endpoint = endpoint
         self.service_name = service_name
-        self._channel = grpc.insecure_channel(endpoint)
+        self._channel = transport.channel(endpoint, server)
         self._call = health_pb2_grpc.HealthStub(self._channel).Watch(
             health_pb2.HealthCheckRequest(service=service_name)
         )

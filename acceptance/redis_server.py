@@ -11,7 +11,9 @@ from pathlib import Path
 import redis
 
 from acceptance.processes import dying_with_parent
+from acceptance.redis_acl import RedisUsers
 from acceptance.waits import wait_until
+from ecosystem.security import SUITE
 
 
 def find_redis_server() -> str:
@@ -37,20 +39,31 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """start() / url / flush() / stop(): one redis-server child process, no persistence."""
+    """start() / url / flush() / stop(): one redis-server child process, no persistence.
 
-    def __init__(self, port: int | None = None) -> None:
+    With `users`, the server enforces their ACLs (the default user is off) and `url` is the suite's;
+    `url_for(user)` is each service's.
+    """
+
+    def __init__(self, port: int | None = None, users: RedisUsers | None = None) -> None:
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.users = users
+        self.plain_url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = users.url(self.plain_url, SUITE) if users else self.plain_url
         self._process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="ecosystem-redis-")
         self.log_path = Path(self._dir.name) / "redis.log"
+
+    def url_for(self, user: str) -> str:
+        return self.users.url(self.plain_url, user) if self.users else self.plain_url
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [
             find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", self._dir.name, "--logfile", str(self.log_path),
         ]
+        if self.users is not None:
+            args += ["--aclfile", str(self.users.write_aclfile(Path(self._dir.name) / "users.acl"))]
         self._process = subprocess.Popen(dying_with_parent(args), stdin=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         try:

@@ -26,12 +26,15 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from acceptance.transport import PLAINTEXT, Transport
+
 # Registering the ecosystem's descriptors in the default pool.
 from ecosystem.api.common.v1 import stats_pb2 as _stats_pb2  # noqa: F401
 from ecosystem.api.config.v1 import config_pb2 as _config_pb2  # noqa: F401
 from ecosystem.api.coordinator.v1 import coordinator_pb2 as _coordinator_pb2  # noqa: F401
 from ecosystem.api.risk.v1 import risk_pb2 as _risk_pb2  # noqa: F401
 from ecosystem.api.trading.v1 import trading_pb2 as _trading_pb2  # noqa: F401
+from ecosystem.security import SUITE
 
 CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500))
 # The deadline of a call that is given none (docs/STEPS.md); a streaming call must end within it too.
@@ -90,6 +93,9 @@ class RpcResult:
     kind: str = UNARY
     # What the suite knows beyond the server's answer (the method is not listed, the read stopped early).
     note: str = ""
+    # In secure mode: the identity the server had to prove, and the one the suite called as.
+    server: str = ""
+    identity: str = SUITE
 
     @property
     def ok(self) -> bool:
@@ -138,7 +144,7 @@ class RpcClient:
     """Synchronous client for the suite: one channel per endpoint, reused across calls.
 
     `observer` sees every finished call; `traceparent` gives the W3C trace context of the next call
-    (a call whose metadata names its own `traceparent` keeps it).
+    (a call whose metadata names its own `traceparent` keeps it); `transport` says how to reach servers.
     """
 
     def __init__(
@@ -146,9 +152,11 @@ class RpcClient:
         *,
         observer: Callable[[RpcResult], None] | None = None,
         traceparent: Callable[[], str] | None = None,
+        transport: Transport = PLAINTEXT,
     ) -> None:
-        self._channels: dict[str, grpc.Channel] = {}
-        self._pools: dict[str, descriptor_pool.DescriptorPool] = {}
+        self.transport = transport
+        self._channels: dict[tuple[str, str, str], grpc.Channel] = {}
+        self._pools: dict[tuple[str, str], descriptor_pool.DescriptorPool] = {}
         self.observer = observer
         self.traceparent = traceparent
 
@@ -161,21 +169,24 @@ class RpcClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         metadata: dict[str, str] | None = None,
         collect: Collect | None = None,
+        server: str = "",
+        identity: str = SUITE,
     ) -> RpcResult:
         """Call `method` ("/pkg.Service/Method" or "pkg.Service/Method"); a status is a result, never raised.
 
         `body` is a JSON object (or a message) for methods that take one request, a list of them for
-        client-streaming and bidi methods. RequestError if it does not fit the request type.
+        client-streaming and bidi methods. RequestError if it does not fit the request type. In secure mode
+        the call goes as `identity` to a server that must prove to be `server`.
         """
         method = "/" + method.lstrip("/")
         metadata = dict(metadata or {})
         if self.traceparent is not None and "traceparent" not in metadata:
             metadata["traceparent"] = self.traceparent()
         result = RpcResult(method, endpoint, body if body is not None else {}, grpc.StatusCode.OK, "",
-                           started_at=time.time(), metadata=metadata)
+                           started_at=time.time(), metadata=metadata, server=server, identity=identity)
         started = time.perf_counter()
         try:
-            found = self._method(endpoint, method)
+            found = self._method(endpoint, method, server)
         except grpc.RpcError as exc:  # reflection itself failed: the endpoint is down, or serves none
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 raise RequestError(
@@ -194,9 +205,9 @@ class RpcClient:
             self.observer(result)
         return result
 
-    def reflected_services(self, endpoint: str) -> list[str]:
-        """The gRPC services `endpoint` lists through its reflection service."""
-        return sorted(BoundedReflection(self._channel(endpoint)).get_services())
+    def reflected_services(self, endpoint: str, server: str = "") -> list[str]:
+        """The gRPC services `endpoint` (in secure mode: proving to be `server`) lists through reflection."""
+        return sorted(BoundedReflection(self._channel(endpoint, server)).get_services())
 
     def close(self) -> None:
         for channel in self._channels.values():
@@ -206,13 +217,16 @@ class RpcClient:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _channel(self, endpoint: str) -> grpc.Channel:
-        channel = self._channels.get(endpoint)
+    def _channel(self, endpoint: str, server: str = "", identity: str = SUITE) -> grpc.Channel:
+        key = (endpoint, server, identity)
+        channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[endpoint] = grpc.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
+            channel = self._channels[key] = self.transport.channel(
+                endpoint, server, identity=identity, options=CHANNEL_OPTIONS
+            )
         return channel
 
-    def _method(self, endpoint: str, method: str) -> MethodDescriptor | str:
+    def _method(self, endpoint: str, method: str, server: str) -> MethodDescriptor | str:
         """The method's descriptor, or why it is unknown ("... lists no service X; it lists: ...")."""
         service_name, _, method_name = method[1:].partition("/")
         if not service_name or not method_name:
@@ -221,25 +235,25 @@ class RpcClient:
             service = descriptor_pool.Default().FindServiceByName(service_name)
         except KeyError:
             try:
-                service = self._reflected_pool(endpoint).FindServiceByName(service_name)
+                service = self._reflected_pool(endpoint, server).FindServiceByName(service_name)
             except KeyError:
-                listed = ", ".join(self.reflected_services(endpoint)) or "nothing"
+                listed = ", ".join(self.reflected_services(endpoint, server)) or "nothing"
                 return f"reflection on {endpoint} lists no service {service_name}; it lists: {listed}"
         found = service.methods_by_name.get(method_name)
         if found is None:
             return f"{service_name} has no method {method_name}; its methods: {', '.join(service.methods_by_name)}"
         return found
 
-    def _reflected_pool(self, endpoint: str) -> descriptor_pool.DescriptorPool:
-        pool = self._pools.get(endpoint)
+    def _reflected_pool(self, endpoint: str, server: str) -> descriptor_pool.DescriptorPool:
+        pool = self._pools.get((endpoint, server))
         if pool is None:
-            database = BoundedReflection(self._channel(endpoint))
-            pool = self._pools[endpoint] = descriptor_pool.DescriptorPool(database)
+            database = BoundedReflection(self._channel(endpoint, server))
+            pool = self._pools[(endpoint, server)] = descriptor_pool.DescriptorPool(database)
         return pool
 
     def _send_unknown(self, result: RpcResult, why: str, timeout: float) -> None:
         """A method no descriptor knows is still called (empty body): what the server answers is the outcome."""
-        stub = self._channel(result.endpoint).unary_unary(result.method)
+        stub = self._channel(result.endpoint, result.server, result.identity).unary_unary(result.method)
         try:
             _, call = stub.with_call(b"", timeout=timeout, metadata=tuple(result.metadata.items()))
             result.headers, result.trailers = _texts(call.initial_metadata()), _texts(call.trailing_metadata())
@@ -253,7 +267,7 @@ class RpcClient:
         result.kind = _kind(method)
         requests = _requests(result, method, request_type, body)
         result.request = [_as_json(r) for r in requests] if method.client_streaming else _as_json(requests[0])
-        channel = self._channel(result.endpoint)
+        channel = self._channel(result.endpoint, result.server, result.identity)
         options: dict[str, Any] = {"timeout": timeout, "metadata": tuple(result.metadata.items())}
         serializer, deserializer = _serialize, response_type.FromString
         try:

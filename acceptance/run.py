@@ -35,6 +35,7 @@ from acceptance.signoff import (
     NOT_REPRODUCED,
     REPRODUCED,
     SCENARIOS_FILE,
+    STACK_FILE,
     ScenarioRecord,
     Verdict,
     apply_skip_reasons,
@@ -43,6 +44,7 @@ from acceptance.signoff import (
     read_hook_errors,
     read_junit,
     read_scenario_records,
+    read_stack,
     scan_behave_output,
     unexplained_output_errors,
     write_signoff,
@@ -108,7 +110,7 @@ def clear_previous_run(reports: Path) -> None:
     for folder in ("allure-results", "allure-report", "junit"):
         shutil.rmtree(reports / folder, ignore_errors=True)
     shutil.rmtree(reports / RERUN_DIR, ignore_errors=True)
-    for name in (HOOK_ERRORS_FILE, SCENARIOS_FILE, "signoff.md", "signoff.json", "behave.log"):
+    for name in (HOOK_ERRORS_FILE, SCENARIOS_FILE, STACK_FILE, "signoff.md", "signoff.json", "behave.log"):
         (reports / name).unlink(missing_ok=True)
     (reports / "allure-results").mkdir(parents=True)
 
@@ -237,6 +239,7 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         "name": f"{manifest.name} acceptance",
         "target": args.target or "default (environment.py decides)",
         "manifest": _manifest_summary(manifest, root),
+        **{f"stack {key}": value for key, value in read_stack(reports).items()},
         "tags": args.tags,
         "behave_args": extra,
         "command": " ".join(command),
@@ -356,7 +359,8 @@ def keep(reports: Path, into: Path) -> None:
 
 def _environment_properties(run_info: dict) -> dict[str, object]:
     properties: dict[str, object] = {
-        "target": run_info["target"],
+        "target": run_info.get("stack target", run_info["target"]),
+        "security": run_info.get("stack security", "unknown"),
         "tags": run_info["tags"] or "(all)",
         "git.revision": run_info["git_revision"],
         "started_at": run_info["started_at"],
@@ -402,6 +406,7 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
         f"{totals['errors']} errors, {totals['untested']} not run, {totals['not_applicable']} not applicable, "
         f"{totals['skipped']} skipped by selection",
         f"behave exit status: {verdict.behave_exit_code}",
+        "stack: " + ", ".join(f"{key} {value}" for key, value in read_stack(reports).items()),
     ]
     lines += [f"  not applicable ({len(names)}): {reason}" for reason, names in verdict.not_applicable().items()]
     lines += [f"  - {reason}" for reason in verdict.reasons if reason != verdict.first_failure]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 HOOK_ERRORS_FILE = "hook-errors.jsonl"
 SCENARIOS_FILE = "scenarios.jsonl"
+STACK_FILE = "stack.json"
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "did not reproduce"
 # How many names a reason lists before it only counts the rest.
@@ -235,6 +236,19 @@ def explain_junit_skips(directory: Path, features: list[FeatureResult]) -> None:
                 changed = True
         if changed:
             tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def record_stack(reports_dir: Path, facts: dict[str, str]) -> None:
+    """What environment.py learned of the stack (target, security mode, reflection) for the sign-off."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / STACK_FILE).write_text(json.dumps(facts), encoding="utf-8")
+
+
+def read_stack(reports_dir: Path) -> dict[str, str]:
+    try:
+        return json.loads((reports_dir / STACK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def record_hook_error(reports_dir: Path, hook: str, where: str, error: BaseException) -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from acceptance.health import HealthCheckError, check
 from acceptance.manifest import ManifestError, load_manifest
+from acceptance.pki import Pki
+from acceptance.transport import PLAINTEXT, Transport
 from acceptance.waits import WaitTimeout, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +67,10 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 def _print_state(state: dict[str, Any]) -> None:
     width = max(len(service) for service in [*state["endpoints"], "redis"])
-    print(f"stack supervisor pid {state['pid']} ({state['manifest']}), service logs in {state['log_dir']}")
+    print(f"stack supervisor pid {state['pid']} ({state['manifest']}, {state.get('security', 'insecure')}), "
+          f"service logs in {state['log_dir']}")
+    if state.get("pki_dir"):
+        print(f"  certificates (the suite's: suite.pem, admin.pem) in {state['pki_dir']}")
     print(f"  {'redis':<{width}}  {state['redis_url']}")
     for service, endpoints in state["endpoints"].items():
         print(f"  {service:<{width}}  {', '.join(endpoints) or '-'}")
@@ -115,7 +120,8 @@ def up(state_dir: Path, timeout: float, manifest: Path | None) -> int:
     _print_state(state)
     print("\nrun the suite against it:")
     manifest_arg = f" -D manifest={manifest}" if manifest else ""
-    print(f"  behave -D target=external{manifest_arg} -D redis_url={state['redis_url']} features/")
+    pki_arg = f" -D pki_dir={state['pki_dir']}" if state.get("pki_dir") else ""
+    print(f"  behave -D target=external{manifest_arg}{pki_arg} -D redis_url={state['redis_url']} features/")
     print("stop it:\n  make stack-down   (python -m acceptance.stack down)")
     return 0
 
@@ -154,10 +160,11 @@ def status(state_dir: Path) -> int:
         return 1
     _print_state(state)
     serving = True
+    transport = Transport.secure(Pki(Path(state["pki_dir"]))) if state.get("pki_dir") else PLAINTEXT
     for service in load_manifest(state["manifest"]).services:
         for endpoint in state["endpoints"].get(service.name, []):
             try:
-                answer = check(endpoint, service.health_service, timeout=2.0)
+                answer = check(endpoint, service.health_service, timeout=2.0, transport=transport, server=service.name)
             except HealthCheckError as exc:
                 answer = f"{exc.code.name} (no health answer)"
             serving = serving and answer == "SERVING"
@@ -199,6 +206,8 @@ def supervise(state_dir: Path, manifest_path: Path | None) -> int:
             "endpoints": endpoints,
             "service_pids": target.pids(),  # type: ignore[attr-defined]
             "log_dir": str(target.log_dir),
+            "security": target.transport.mode,
+            "pki_dir": str(target.transport.pki.directory) if target.transport.pki else "",
         })
         while True:
             signal.pause()

@@ -52,7 +52,8 @@ def stack_problems(
     problems += _configuration_problems(stack, rpc, declared)
     coordinator = stack.endpoint(TEST_COORDINATOR)
     coordinator_api = GRPC_SERVICES[TEST_COORDINATOR]
-    events = rpc.call(coordinator, f"{coordinator_api}/ListChaosEvents", timeout=PROBE_TIMEOUT_S)
+    events = rpc.call(coordinator, f"{coordinator_api}/ListChaosEvents", timeout=PROBE_TIMEOUT_S,
+                      server=TEST_COORDINATOR)
     if not events.ok:
         return [f"test-coordinator answers ListChaosEvents with {events.code.name}: {events.details}"]
     problems += [
@@ -60,7 +61,8 @@ def stack_problems(
         for e in events.body["events"]
         if e["status"] in _ACTIVE_CHAOS
     ]
-    scenarios = rpc.call(coordinator, f"{coordinator_api}/ListActiveScenarios", timeout=PROBE_TIMEOUT_S)
+    scenarios = rpc.call(coordinator, f"{coordinator_api}/ListActiveScenarios", timeout=PROBE_TIMEOUT_S,
+                         server=TEST_COORDINATOR)
     if not scenarios.ok:
         return [*problems, f"test-coordinator answers ListActiveScenarios with {scenarios.code.name}"]
     problems += [f"test scenario {s['scenario_id']} ({s['name']}) is still active" for s in scenarios.body["scenarios"]]
@@ -81,7 +83,8 @@ def _service_problems(stack: StackTarget, registry: redis.Redis, declared: Decla
         if handle.instance_id not in registered:
             problems.append(f"{service}#{handle.index} (instance {handle.instance_id or '?'}) is not in the registry")
         try:
-            status = health.check(handle.endpoint, declared.health_service, timeout=PROBE_TIMEOUT_S)
+            status = health.check(handle.endpoint, declared.health_service, timeout=PROBE_TIMEOUT_S,
+                                  transport=stack.transport, server=service)
         except health.HealthCheckError as exc:
             status = str(exc)
         if status != health.SERVING:
@@ -98,7 +101,8 @@ def _configuration_problems(stack: StackTarget, rpc: RpcClient, declared: Declar
     method = f"{GRPC_SERVICES[CONFIGURATION_SERVICE]}/GetConfiguration"
     problems = []
     for key in RISK_LIMITS:
-        answer = rpc.call(endpoint, method, {"key": key, "environment": declared.environment}, timeout=PROBE_TIMEOUT_S)
+        answer = rpc.call(endpoint, method, {"key": key, "environment": declared.environment},
+                          timeout=PROBE_TIMEOUT_S, server=CONFIGURATION_SERVICE)
         seeded = declared.seeded(key)
         if not answer.ok or not seeded.matches(answer.body.get("value", "")):
             served = answer.body.get("value") if answer.ok else _outcome(answer)
@@ -109,10 +113,11 @@ def _configuration_problems(stack: StackTarget, rpc: RpcClient, declared: Declar
 def _order_path_problems(stack: StackTarget, rpc: RpcClient) -> list[str]:
     engine = stack.endpoint(TRADING_SYSTEM_ENGINE)
     engine_api = GRPC_SERVICES[TRADING_SYSTEM_ENGINE]
-    order = rpc.call(engine, f"{engine_api}/SubmitOrder", PROBE_ORDER, timeout=PROBE_TIMEOUT_S)
+    order = rpc.call(engine, f"{engine_api}/SubmitOrder", PROBE_ORDER, timeout=PROBE_TIMEOUT_S,
+                     server=TRADING_SYSTEM_ENGINE)
     if not order.ok:
         return [f"an order for 1 BTC-USD at 100 got no risk decision: {_outcome(order)}"]
-    status = rpc.call(engine, f"{engine_api}/GetStatus", timeout=PROBE_TIMEOUT_S)
+    status = rpc.call(engine, f"{engine_api}/GetStatus", timeout=PROBE_TIMEOUT_S, server=TRADING_SYSTEM_ENGINE)
     if not status.ok:
         return [f"trading-system-engine answers GetStatus with {_outcome(status)}"]
     for dependency in status.body["dependencies"]:

@@ -8,6 +8,7 @@ assertions compare with, the state of the running scenario, and one driver per d
     suite.faults   faults the stack target applies: stop, kill, scale, restart, Redis, network
     suite.calls    any RPC by name, health, reflection, per-method request counts
     suite.traces   the spans the services exported to the suite's OTLP receiver
+    suite.security attacks a secure stack must withstand
 
 Every scenario starts on a healthy stack and leaves one: a step that breaks something registers a
 `Restore` that acts at once (restart, end, set back). After the scenario the restores run, newest
@@ -33,6 +34,7 @@ from acceptance.drivers.configuration import Configuration
 from acceptance.drivers.faults import StackFaults
 from acceptance.drivers.orders import Orders
 from acceptance.drivers.registry import Registry
+from acceptance.drivers.security import Security
 from acceptance.drivers.traces import Traces
 from acceptance.manifest import Manifest
 from acceptance.otlp_receiver import OtlpReceiver
@@ -67,9 +69,11 @@ class Suite:
         self.otlp = otlp
         self.declared = Declared.of(stack.timings)
         self.scenario = ScenarioState()
-        self.rpc = RpcClient(observer=self._observe, traceparent=lambda: self.scenario.traceparent())
+        self.rpc = RpcClient(
+            observer=self._observe, traceparent=lambda: self.scenario.traceparent(), transport=stack.transport
+        )
         # The suite's own checks between scenarios: neither recorded nor traced as the scenario's.
-        self._probe_rpc = RpcClient()
+        self._probe_rpc = RpcClient(transport=stack.transport)
         self._redis: redis.Redis | None = None
         self._shape = dict.fromkeys(manifest.service_names, 1)
         self.rebuilds: list[str] = []
@@ -82,6 +86,7 @@ class Suite:
         self.faults = StackFaults(self)
         self.calls = Calls(self)
         self.traces = Traces(self)
+        self.security = Security(self)
 
     # --- what drivers share ----------------------------------------------------------------
 
@@ -104,7 +109,7 @@ class Suite:
         """Call `method` ("Method" of the service's own API, or "pkg.Service/Method") on its first instance."""
         if "/" not in method:
             method = f"{self.manifest.service(service).grpc_services[0]}/{method}"
-        return self.rpc.call(self.endpoint(service), method, body, **options)
+        return self.rpc.call(self.endpoint(service), method, body, server=service, **options)
 
     @staticmethod
     def ok(result: RpcResult) -> dict[str, Any]:

@@ -24,9 +24,12 @@ from ecosystem.client_manager import InterServiceClientManager
 from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.discovery import ServiceResolver, lookup, lookup_sync
 from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
+from ecosystem.security import INSECURE
 from ecosystem.settings import BreakerSettings
 
 ENVIRONMENT = "testing"  # what LocalTarget runs the services with
+# Plaintext, as in every earlier run of these benchmarks: the cost of mTLS is not measured here yet.
+SECURITY = INSECURE
 # The suite's timings, but the services log at info as in production: no line per order decision.
 TIMINGS = dataclasses.replace(SUITE_TIMINGS, log_level="info")
 CACHED_KEY = "risk.max_order_quantity"
@@ -45,7 +48,7 @@ def measure_startup(log_dir: Path, repetitions: int) -> tuple[dict[str, object],
     """Launch to every service SERVING, `repetitions` times; the last stack is left running for what follows."""
     times = []
     for repetition in range(repetitions):
-        target = LocalTarget(log_dir=log_dir / f"startup-{repetition}", timings=TIMINGS)
+        target = LocalTarget(log_dir=log_dir / f"startup-{repetition}", timings=TIMINGS, security=SECURITY)
         started = time.perf_counter()
         target.start()
         times.append(time.perf_counter() - started)
@@ -63,7 +66,7 @@ def measure_docker_startup(repetitions: int) -> dict[str, object]:
         return {"measured": False, "reason": why}
     times = []
     for _ in range(repetitions):
-        target = make_target("docker", timings=TIMINGS)
+        target = make_target("docker", timings=TIMINGS, security=SECURITY)
         started = time.perf_counter()
         try:
             target.start()
@@ -80,7 +83,7 @@ def measure_real_path(target: LocalTarget, settings: LoadSettings) -> dict[str, 
 def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, object]:
     """SubmitOrder on a second stack exporting spans to an OTLP receiver in its own process."""
     with running("otlp") as receiver:
-        target = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS)
+        target = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS, security=SECURITY)
         target.export_traces_to(receiver.endpoint)
         target.start()
         try:

@@ -22,13 +22,23 @@ from ecosystem.api.risk.v1 import risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2_grpc
 from ecosystem.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from ecosystem.discovery import RegistryError, ServiceInstance, ServiceResolver
-from ecosystem.logs import log_decision
+from ecosystem.logs import log_decision, log_event
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.performance import LatencyWindow
+from ecosystem.security import expect_identity
 from ecosystem.settings import BreakerSettings
 from ecosystem.telemetry import Tracing
 
 T = TypeVar("T")
+
+# An instance that failed the identity check is skipped this long (it may be replaced meanwhile), and at most
+# this many are remembered per service.
+REJECTED_FOR_S = 30.0
+MAX_REJECTED = 100
+# What gRPC's handshake errors say when the peer's certificate is not the expected identity's or the CA's.
+HANDSHAKE_FAILURES = (
+    "handshake", "Handshake", "certificate", "Peer name", "CERTIFICATE_VERIFY_FAILED", "Verification Check"
+)
 
 SERVICE_STUBS: dict[str, type] = {
     CONFIGURATION_SERVICE: config_pb2_grpc.ConfigurationServiceStub,
@@ -82,6 +92,17 @@ class DependencyStatus:
     p95_latency_ms: float
     p99_latency_ms: float
     last_error: str
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A registered instance that failed the TLS identity check: not called again until `until` (monotonic)."""
+
+    instance_id: str
+    endpoint: str
+    reason: str
+    until: float
 
 
 @dataclass
@@ -100,6 +121,7 @@ class _Target:
     requests: int = 0
     failures: int = 0
     last_error: str = ""
+    rejected: dict[str, Rejection] = field(default_factory=dict)
 
 
 class InterServiceClientManager:
@@ -111,7 +133,11 @@ class InterServiceClientManager:
         retry_attempts: int = 3,
         default_timeout_s: float = 5.0,
         tracing: Tracing | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """With `credentials` every channel is mTLS and the server must present the resolved service's identity:
+        an instance that does not is skipped (a registry entry alone cannot redirect calls)."""
+        self._credentials = credentials
         self._resolver = resolver
         self._breaker_settings = breaker
         self._retry_attempts = max(1, retry_attempts)
@@ -157,6 +183,8 @@ class InterServiceClientManager:
                 code, details = exc.code, exc.details
             except grpc.aio.AioRpcError as exc:
                 code, details = exc.code(), exc.details() or ""
+                if self._credentials is not None and _failed_identity(code, details):
+                    self._reject(service, target, connection.instance, details)
             except asyncio.CancelledError:
                 if asyncio.current_task().cancelling():
                     target.breaker.record_cancelled()
@@ -212,6 +240,7 @@ class InterServiceClientManager:
             p95_latency_ms=target.latencies.percentile(95),
             p99_latency_ms=target.latencies.percentile(99),
             last_error=target.last_error,
+            rejected=list(self._live_rejections(target).values()),
         )
 
     def services(self) -> list[str]:
@@ -238,10 +267,21 @@ class InterServiceClientManager:
             raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"the registry is unreachable: {exc}") from None
         if not instances:
             raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered")
-        instance = instances[next(target.turn) % len(instances)]
+        rejected = self._live_rejections(target)
+        trusted = [instance for instance in instances if instance.instance_id not in rejected]
+        if not trusted:
+            reasons = "; ".join(f"{r.endpoint}: {r.reason}" for r in rejected.values())
+            raise _NoCall(grpc.StatusCode.UNAVAILABLE,
+                          f"no registered instance of {service} proved the identity {service!r} ({reasons})")
+        instance = trusted[next(target.turn) % len(trusted)]
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:
-            channel = grpc.aio.insecure_channel(instance.endpoint, options=CHANNEL_OPTIONS)
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(instance.endpoint, options=CHANNEL_OPTIONS)
+            else:
+                channel = grpc.aio.secure_channel(
+                    instance.endpoint, self._credentials, options=CHANNEL_OPTIONS + expect_identity(service)
+                )
             # With tracing on, the stub's calls open their CLIENT spans and carry `traceparent` themselves.
             stub_channel = channel if self._tracing is None else self._tracing.traced_channel(channel)
             connection = _Connection(instance, channel, SERVICE_STUBS[service](stub_channel))
@@ -250,6 +290,25 @@ class InterServiceClientManager:
             if stale is not None:
                 self._close_later(stale.channel)
         return connection
+
+    def _reject(self, service: str, target: _Target, instance: ServiceInstance, details: str) -> None:
+        if instance.instance_id not in target.rejected and len(target.rejected) >= MAX_REJECTED:
+            target.rejected.pop(next(iter(target.rejected)))
+        target.rejected[instance.instance_id] = Rejection(
+            instance.instance_id, instance.endpoint, details[:300], time.monotonic() + REJECTED_FOR_S
+        )
+        log_event("instance_identity_rejected", level="warning", target=service, instance_id=instance.instance_id,
+                  endpoint=instance.endpoint, expected_identity=service, details=details[:300])
+        stale = target.connections.pop(instance.instance_id, None)
+        if stale is not None:
+            self._close_later(stale.channel)
+
+    @staticmethod
+    def _live_rejections(target: _Target) -> dict[str, Rejection]:
+        now = time.monotonic()
+        for instance_id in [i for i, r in target.rejected.items() if r.until <= now]:
+            del target.rejected[instance_id]
+        return target.rejected
 
     def _on_instances_changed(self, service: str, instances: list[ServiceInstance]) -> None:
         target = self._targets.get(service)
@@ -265,3 +324,9 @@ class InterServiceClientManager:
         task = asyncio.get_running_loop().create_task(channel.close(grace=self._default_timeout_s))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _failed_identity(code: grpc.StatusCode, details: str) -> bool:
+    """Whether a call failed in the TLS handshake: the server's certificate is not the expected identity's, or
+    not from the stack's CA (gRPC reports both as UNAVAILABLE with the handshake's error)."""
+    return code == grpc.StatusCode.UNAVAILABLE and any(mark in details for mark in HANDSHAKE_FAILURES)

@@ -64,7 +64,7 @@ local event = ''
 if not owner[1] or older(owner[1], incarnation) then
   event = 'up'
 elseif older(incarnation, owner[1]) then
-  return {0, now_ms, ''}
+  return {0, now_ms, owner[1]}
 elseif owner[2] ~= status then
   event = 'update'
 end
@@ -269,7 +269,10 @@ class ServiceRegistration:
         meta: Mapping[str, str] | None = None,
         instance_id: str | None = None,
         incarnation: int | None = None,
+        on_superseded: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_superseded(owner_incarnation)` runs when a heartbeat finds a newer incarnation owning the entry:
+        the heartbeat stops, and the owner of the callback must stop serving."""
         if not 0 < port < 65536:
             raise ValueError(f"service {service!r}: port {port} is not a port a caller can reach")
         if ttl_ms < 30:
@@ -292,6 +295,8 @@ class ServiceRegistration:
         self._heartbeat_script = redis.register_script(_HEARTBEAT_LUA)
         self._deregister_script = redis.register_script(_DEREGISTER_LUA)
         self._task: asyncio.Task[None] | None = None
+        self._on_superseded = on_superseded
+        self._owner_incarnation = ""
 
     @property
     def endpoint(self) -> str:
@@ -323,13 +328,15 @@ class ServiceRegistration:
             self.version, self.api_version, self._started_at_ms or "", json.dumps(self.meta), EVENTS_MAXLEN,
         ]
         try:
-            written, now_ms, _ = await self._heartbeat_script(
+            written, now_ms, detail = await self._heartbeat_script(
                 keys=[self._key, index_key(self.service), SERVICES_KEY, EVENTS_KEY], args=args
             )
         except RedisError as exc:
             raise RegistryError(f"heartbeat of {self._describe()} failed: EVALSHA upsert {self._key}: {exc}") from exc
         if written and self._started_at_ms is None:
             self._started_at_ms = int(now_ms)
+        if not written:
+            self._owner_incarnation = _text(detail)
         return bool(written)
 
     async def set_status(self, status: str) -> None:
@@ -375,8 +382,10 @@ class ServiceRegistration:
             if not owned:
                 log_event(
                     "superseded", level="warning", service=self.service, instance_id=self.instance_id,
-                    incarnation=self.incarnation,
+                    incarnation=self.incarnation, owner_incarnation=self._owner_incarnation,
                 )
+                if self._on_superseded is not None:
+                    self._on_superseded(self._owner_incarnation)
                 return
 
 

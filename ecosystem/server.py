@@ -35,6 +35,7 @@ from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.control_plane import ControlPlaneLink, FaultInjector
 from ecosystem.discovery import RegistryError, ServiceRegistration, ServiceResolver
 from ecosystem.performance import PerformanceMonitor, to_proto
+from ecosystem.security import denial, peer_identity
 from ecosystem.settings import Settings
 from ecosystem.telemetry import Tracing, setup_tracing
 
@@ -60,12 +61,24 @@ class _Middleware(grpc.aio.ServerInterceptor):
     """
 
     def __init__(
-        self, service: str, performance: PerformanceMonitor, faults: FaultInjector, tracing: Tracing | None
+        self, service: str, performance: PerformanceMonitor, faults: FaultInjector, tracing: Tracing | None,
+        *, authorize: bool,
     ) -> None:
         self._service = service
         self._performance = performance
         self._faults = faults
         self._tracing = tracing
+        self._authorize = authorize
+
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Abort with UNAUTHENTICATED / PERMISSION_DENIED unless the caller's identity may call `method`."""
+        if not self._authorize:
+            return
+        identity = peer_identity(context)
+        refused = denial(method, identity)
+        if refused is not None:
+            logs.log_event("call_refused", level="warning", method=method, identity=identity, code=refused[0].name)
+            await context.abort(*refused)
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]], details: Any
@@ -88,6 +101,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             ok = False
             self._performance.begin(method)
             try:
+                await self._admit(method, context)
                 await self._faults.before_call(method, context)
                 response = await behaviour(request, context)
                 ok = context.code() in (None, grpc.StatusCode.OK)
@@ -113,6 +127,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
         if inspect.isasyncgenfunction(behaviour):
 
             async def generate(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await self._admit(method, context)
                 await self._faults.before_call(method, context)
                 try:
                     async for item in behaviour(request, context):
@@ -125,6 +140,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             return generate
 
         async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await self._admit(method, context)
             await self._faults.before_call(method, context)
             try:
                 return await behaviour(request, context)
@@ -194,13 +210,16 @@ class ServiceHost:
         await self.resolver.start()
         self.clients = InterServiceClientManager(
             self.resolver,
+            credentials=settings.tls.channel_credentials() if settings.tls else None,
             breaker=settings.breaker,
             retry_attempts=settings.retry_attempts,
             default_timeout_s=settings.call_timeout_s,
             tracing=self.tracing,
         )
         self.control_plane = ControlPlaneLink(self.service_name, self.instance_id, self.clients, self.faults)
-        middleware = _Middleware(self.service_name, self.performance, self.faults, self.tracing)
+        middleware = _Middleware(
+            self.service_name, self.performance, self.faults, self.tracing, authorize=settings.secure
+        )
         self.server = grpc.aio.server(interceptors=[middleware], options=SERVER_OPTIONS)
         self.health = health_aio.HealthServicer()
         return self
@@ -238,21 +257,26 @@ class ServiceHost:
         settings = self.settings
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         stats_pb2_grpc.add_StatsServiceServicer_to_server(_StatsServicer(self), self.server)
-        reflection.enable_server_reflection(
-            [
-                *self._grpc_services,
-                stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self.server,
-        )
+        if settings.reflection:
+            reflection.enable_server_reflection(
+                [
+                    *self._grpc_services,
+                    stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ],
+                self.server,
+            )
         address = f"{settings.listen_host}:{settings.port}"
-        port = self.server.add_insecure_port(address)
+        if settings.tls is not None:
+            port = self.server.add_secure_port(address, settings.tls.server_credentials())
+        else:
+            port = self.server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"{self.service_name} could not bind {address}")
         await self.server.start()
-        logs.log_event("listening", address=f"{settings.listen_host}:{port}")
+        logs.log_event("listening", address=f"{settings.listen_host}:{port}", security=settings.security,
+                       reflection=settings.reflection)
         for name in self._grpc_services:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -267,12 +291,19 @@ class ServiceHost:
             version=settings.version,
             ttl_ms=settings.registry_ttl_ms,
             instance_id=self.instance_id,
-            meta={"environment": settings.environment},
+            meta={"environment": settings.environment, "security": settings.security},
+            on_superseded=self._superseded,
         )
         if await self._register(registration):
             await self.control_plane.start()
             await self._stopping.wait()
         await self._shutdown(registration)
+
+    def _superseded(self, owner_incarnation: str) -> None:
+        """Another process took this instance's registry entry: stop serving rather than serve unregistered."""
+        logs.log_event("superseded", level="warning", owner_incarnation=owner_incarnation,
+                       action="NOT_SERVING, then stopping: an instance must not serve while another owns its entry")
+        self.stop()
 
     async def _register(self, registration: ServiceRegistration) -> bool:
         """Register, retrying while Redis is unreachable; False when asked to stop first."""

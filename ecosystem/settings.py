@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ecosystem import __version__
 from ecosystem.logs import LEVELS
 from ecosystem.names import ENVIRONMENTS
+from ecosystem.security import INSECURE, MODES, SECURE, SecurityError, TlsFiles
 
 
 def _env(name: str, default: str) -> str:
@@ -58,6 +60,20 @@ class Settings:
     version: str = __version__
     log_level: str = "info"
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    # from_env() is secure unless told otherwise; Settings built in code (tests, benchmarks) say what they want.
+    security: str = INSECURE
+    tls: TlsFiles | None = None  # this service's identity; required in secure mode
+    reflection: bool = True
+
+    def __post_init__(self) -> None:
+        if self.security not in MODES:
+            raise SecurityError(f"security {self.security!r} is not one of {', '.join(MODES)}")
+        if (self.security == SECURE) != (self.tls is not None):
+            raise SecurityError("secure mode needs the TLS files of this service's identity, and only secure mode")
+
+    @property
+    def secure(self) -> bool:
+        return self.security == SECURE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,6 +95,11 @@ class Settings:
         ECOSYSTEM_INSTANCE_ID           a fresh UUID per process; set it to find this process in the registry
         ECOSYSTEM_CONFIG_SEED           configuration-service only: the seed file (default config/seed.toml)
         ECOSYSTEM_LOG_LEVEL             info | debug (also each order decision and retry) | warning | error
+        ECOSYSTEM_SECURITY              secure (mTLS, authorization; needs the three TLS files) | insecure (plaintext)
+        ECOSYSTEM_TLS_CA_FILE           PEM of the stack's CA, which issued every certificate (docs/SECURITY.md)
+        ECOSYSTEM_TLS_CERT_FILE         PEM certificate whose DNS subjectAltName is this service's name
+        ECOSYSTEM_TLS_KEY_FILE          PEM private key of that certificate
+        ECOSYSTEM_REFLECTION            on | off (e.g. in production)
         OTEL_EXPORTER_OTLP_ENDPOINT     export spans over OTLP/gRPC there; unset = no tracing
         """
         listen_host = _env("ECOSYSTEM_LISTEN_HOST", cls.listen_host)
@@ -89,7 +110,16 @@ class Settings:
         log_level = _env("ECOSYSTEM_LOG_LEVEL", cls.log_level)
         if log_level not in LEVELS:
             raise ValueError(f"ECOSYSTEM_LOG_LEVEL={log_level!r} is not one of {', '.join(LEVELS)}")
+        security = _env("ECOSYSTEM_SECURITY", SECURE)
+        if security not in MODES:
+            raise ValueError(f"ECOSYSTEM_SECURITY={security!r} is not one of {', '.join(MODES)}")
+        reflection = _env("ECOSYSTEM_REFLECTION", "on")
+        if reflection not in ("on", "off"):
+            raise ValueError(f"ECOSYSTEM_REFLECTION={reflection!r} is not on or off")
         return cls(
+            security=security,
+            tls=_tls_files() if security == SECURE else None,
+            reflection=reflection == "on",
             redis_url=_env("ECOSYSTEM_REDIS_URL", cls.redis_url),
             listen_host=listen_host,
             port=_int("ECOSYSTEM_PORT", cls.port),
@@ -110,3 +140,14 @@ class Settings:
                 half_open_max_calls=_int("ECOSYSTEM_BREAKER_HALF_OPEN_MAX_CALLS", 1),
             ),
         )
+
+
+def _tls_files() -> TlsFiles:
+    names = ("ECOSYSTEM_TLS_CA_FILE", "ECOSYSTEM_TLS_CERT_FILE", "ECOSYSTEM_TLS_KEY_FILE")
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise SecurityError(
+            f"ECOSYSTEM_SECURITY=secure (the default) needs {', '.join(missing)}: the stack's CA and this service's "
+            "certificate and key (make stack creates them); ECOSYSTEM_SECURITY=insecure serves plaintext"
+        )
+    return TlsFiles(*(Path(os.environ[name]) for name in names))

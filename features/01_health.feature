@@ -27,7 +27,7 @@ Feature: Every declared service is registered, healthy and self-describing
     Examples: the services the manifest declares
       | service |
 
-  @normal @manifest.examples
+  @normal @manifest.examples @needs.reflection
   Scenario Outline: Reflection on <service> lists <grpc_service> and grpc.health.v1.Health
     Then reflection on "<service>" lists "<grpc_service>"
     And reflection on "<service>" lists "grpc.health.v1.Health"

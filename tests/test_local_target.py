@@ -47,6 +47,11 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def serving_status(target: LocalTarget, endpoint: str, service: str) -> str:
+    """What `endpoint` answers for the service's gRPC name, over the stack's mTLS, checking the server is `service`."""
+    return health.check(endpoint, GRPC_SERVICES[service], transport=target.transport, server=service)
+
+
 def _registered(redis_url: str, service: str) -> dict[str, str]:
     """instance_id -> endpoint, as the registry lists them now."""
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
@@ -77,7 +82,7 @@ def test_every_service_answers_serving_on_its_own_loopback_port(target: LocalTar
     for service, endpoint in zip(ALL_SERVICES, endpoints, strict=True):
         host, port = endpoint.rsplit(":", 1)
         assert host == "127.0.0.1" and int(port) > 0
-        assert health.check(endpoint, GRPC_SERVICES[service]) == "SERVING"
+        assert serving_status(target, endpoint, service) == "SERVING"
 
 
 def test_each_endpoint_is_the_one_registered_under_its_instance_id(target: LocalTarget) -> None:
@@ -87,7 +92,8 @@ def test_each_endpoint_is_the_one_registered_under_its_instance_id(target: Local
 
 
 def test_a_service_unknown_to_an_instance_is_reported_as_such(target: LocalTarget) -> None:
-    assert health.check(target.endpoint(RISK_MONITOR), "ecosystem.nothing.v1.Missing") == "SERVICE_UNKNOWN"
+    assert health.check(target.endpoint(RISK_MONITOR), "ecosystem.nothing.v1.Missing", transport=target.transport,
+                        server=RISK_MONITOR) == "SERVICE_UNKNOWN"
 
 
 def test_a_killed_instance_leaves_the_registry_and_start_service_brings_a_new_one(target: LocalTarget) -> None:
@@ -111,7 +117,7 @@ def test_a_killed_instance_leaves_the_registry_and_start_service_brings_a_new_on
     assert new.instance_id != old.instance_id
     assert target.instances(RISK_MONITOR) == [new]
     assert _registered(target.redis_url, RISK_MONITOR) == {new.instance_id: new.endpoint}
-    assert health.check(new.endpoint, GRPC_SERVICES[RISK_MONITOR]) == "SERVING"
+    assert serving_status(target, new.endpoint, RISK_MONITOR) == "SERVING"
 
 
 def test_a_stopped_instance_exits_cleanly_and_deregisters(target: LocalTarget) -> None:
@@ -132,7 +138,7 @@ def test_scaling_risk_monitor_to_two_runs_two_registered_serving_instances(targe
     assert len({handle.instance_id for handle in handles}) == 2
     assert _registered(target.redis_url, RISK_MONITOR) == {handle.instance_id: handle.endpoint for handle in handles}
     for handle in handles:
-        assert health.check(handle.endpoint, GRPC_SERVICES[RISK_MONITOR]) == "SERVING"
+        assert serving_status(target, handle.endpoint, RISK_MONITOR) == "SERVING"
 
     [remaining] = target.scale(RISK_MONITOR, 1)
 
@@ -145,10 +151,12 @@ def test_a_paused_instance_does_not_answer_until_resumed(target: LocalTarget) ->
     target.pause_service(RISK_MONITOR)
 
     with pytest.raises(health.HealthCheckError, match="DEADLINE_EXCEEDED"):
-        health.check(endpoint, GRPC_SERVICES[RISK_MONITOR], timeout=0.5)
+        health.check(endpoint, GRPC_SERVICES[RISK_MONITOR], timeout=0.5, transport=target.transport,
+                     server=RISK_MONITOR)
 
     target.resume_service(RISK_MONITOR)
-    health.wait_serving(endpoint, [GRPC_SERVICES[RISK_MONITOR]], timeout=5.0)
+    health.wait_serving(endpoint, [GRPC_SERVICES[RISK_MONITOR]], timeout=5.0, transport=target.transport,
+                        server=RISK_MONITOR)
 
 
 def test_redis_comes_back_on_the_same_port_and_the_services_register_again(target: LocalTarget) -> None:
@@ -181,11 +189,12 @@ def test_restore_brings_back_one_running_instance_of_each(target: LocalTarget) -
     for service in ALL_SERVICES:
         [handle] = target.instances(service)
         assert _registered(target.redis_url, service) == {handle.instance_id: handle.endpoint}
-        assert health.check(handle.endpoint, GRPC_SERVICES[service]) == "SERVING"
+        assert serving_status(target, handle.endpoint, service) == "SERVING"
 
 
 def test_an_external_target_finds_the_same_stack_and_cannot_break_it(target: LocalTarget) -> None:
-    external = make_target("external", redis_url=target.redis_url)
+    assert target.transport.pki is not None
+    external = make_target("external", redis_url=target.redis_url, pki_dir=target.transport.pki.directory)
     external.start()
     try:
         for service in ALL_SERVICES:

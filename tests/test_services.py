@@ -28,6 +28,7 @@ from ecosystem.names import (
     TEST_COORDINATOR,
     TRADING_SYSTEM_ENGINE,
 )
+from ecosystem.security import ADMIN, SUITE
 
 TIMEOUT_S = 5.0
 WAIT_S = 10.0
@@ -48,13 +49,14 @@ class Channels:
 
     def __init__(self, target: LocalTarget) -> None:
         self.target = target
-        self._open: dict[str, grpc.Channel] = {}
+        self._open: dict[tuple[str, str], grpc.Channel] = {}
 
-    def channel(self, service: str) -> grpc.Channel:
+    def channel(self, service: str, identity: str = SUITE) -> grpc.Channel:
+        """mTLS as `identity` (the stack is secure), to the service's first instance."""
         endpoint = self.target.endpoint(service)
-        if endpoint not in self._open:
-            self._open[endpoint] = grpc.insecure_channel(endpoint)
-        return self._open[endpoint]
+        if (endpoint, identity) not in self._open:
+            self._open[(endpoint, identity)] = self.target.transport.channel(endpoint, service, identity=identity)
+        return self._open[(endpoint, identity)]
 
     def engine(self) -> trading_pb2_grpc.TradingEngineServiceStub:
         return trading_pb2_grpc.TradingEngineServiceStub(self.channel(TRADING_SYSTEM_ENGINE))
@@ -62,8 +64,8 @@ class Channels:
     def risk(self) -> risk_pb2_grpc.RiskMonitorServiceStub:
         return risk_pb2_grpc.RiskMonitorServiceStub(self.channel(RISK_MONITOR))
 
-    def config(self) -> config_pb2_grpc.ConfigurationServiceStub:
-        return config_pb2_grpc.ConfigurationServiceStub(self.channel(CONFIGURATION_SERVICE))
+    def config(self, identity: str = SUITE) -> config_pb2_grpc.ConfigurationServiceStub:
+        return config_pb2_grpc.ConfigurationServiceStub(self.channel(CONFIGURATION_SERVICE, identity))
 
     def coordinator(self) -> coordinator_pb2_grpc.TestCoordinatorServiceStub:
         return coordinator_pb2_grpc.TestCoordinatorServiceStub(self.channel(TEST_COORDINATOR))
@@ -94,7 +96,7 @@ def set_limit(channels: Channels, key: str, value: str) -> None:
     request = config_pb2.SetConfigurationRequest(
         key=key, value=value, type=config_pb2.VALUE_TYPE_NUMBER, environment="testing"
     )
-    channels.config().SetConfiguration(request, timeout=TIMEOUT_S)
+    channels.config(ADMIN).SetConfiguration(request, timeout=TIMEOUT_S)
 
 
 def engine_dependency(channels: Channels, service: str) -> trading_pb2.DependencyStatus:
@@ -261,9 +263,9 @@ def test_risk_monitor_counts_check_order_in_its_performance_stats(channels: Chan
 
 
 def test_reflection_lists_the_service_stats_and_health(channels: Channels) -> None:
-    client = RpcClient()
+    client = RpcClient(transport=channels.target.transport)
     try:
-        services = client.reflected_services(channels.target.endpoint(RISK_MONITOR))
+        services = client.reflected_services(channels.target.endpoint(RISK_MONITOR), server=RISK_MONITOR)
     finally:
         client.close()
 

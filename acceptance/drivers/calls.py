@@ -175,7 +175,7 @@ class Calls(Driver):
     def expect_reflection_lists(self, service: str, grpc_service: str) -> None:
         endpoint = self._suite.endpoint(service)
         try:
-            listed = self._suite.rpc.reflected_services(endpoint)
+            listed = self._suite.rpc.reflected_services(endpoint, server=service)
         except grpc.RpcError as exc:
             raise AssertionError(
                 f"reflection on {service} at {endpoint} failed: {exc.code().name}: {exc.details()}"
@@ -184,7 +184,8 @@ class Calls(Driver):
 
     def watch_health(self, service: str) -> None:
         """Keep a health Watch stream on the service's first instance open until the scenario ends."""
-        watch = HealthWatch(self._suite.endpoint(service), self._suite.manifest.service(service).health_service)
+        watch = HealthWatch(self._suite.endpoint(service), self._suite.manifest.service(service).health_service,
+                            transport=self._suite.stack.transport, server=service)
         self.state.health_watches[service] = watch
         self._suite.on_restore(f"close the health watch on {service}", watch.close)
         self._suite.wait(watch.statuses, lambda seen: "SERVING" in seen, timeout=REACTION_MARGIN_S,
@@ -213,7 +214,9 @@ class Calls(Driver):
         operation = f"/{GRPC_SERVICES[service]}/{method}"
         total = 0
         for handle in self._suite.stack.instances(service):
-            stats = self._suite.ok(self._suite.rpc.call(handle.endpoint, f"{STATS_SERVICE}/GetPerformanceStats"))
+            stats = self._suite.ok(
+                self._suite.rpc.call(handle.endpoint, f"{STATS_SERVICE}/GetPerformanceStats", server=service)
+            )
             total += sum(int(op["total_requests"]) for op in stats["operations"] if op["operation"] == operation)
         return total
 

@@ -12,6 +12,7 @@ from acceptance.drivers import Driver
 from acceptance.rpc import RpcResult
 from acceptance.stack_health import RISK_LIMITS
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
+from ecosystem.security import ADMIN
 
 # The services that read configuration through a cache, restarted after a scenario changed a value.
 CACHING_SERVICES = (RISK_MONITOR, TRADING_SYSTEM_ENGINE)
@@ -31,7 +32,7 @@ class Configuration(Driver):
             f"set {key} ({environment}) back to its seeded value", lambda: self._restore_seeded(key, environment)
         )
         request = {"key": key, "environment": environment, "value": value, "type": f"VALUE_TYPE_{value_type}"}
-        return self._suite.call(CONFIGURATION_SERVICE, "SetConfiguration", request)
+        return self._suite.call(CONFIGURATION_SERVICE, "SetConfiguration", request, identity=ADMIN)
 
     def set(self, key: str, environment: str, value: str, value_type: str) -> None:
         self._suite.ok(self.try_set(key, environment, value, value_type))
@@ -91,7 +92,7 @@ class Configuration(Driver):
             return  # never changed: nothing cached it
         request = {"key": key, "environment": environment, "value": seeded.value,
                    "type": f"VALUE_TYPE_{seeded.type.upper()}"}
-        self._suite.ok(self._suite.call(CONFIGURATION_SERVICE, "SetConfiguration", request))
+        self._suite.ok(self._suite.call(CONFIGURATION_SERVICE, "SetConfiguration", request, identity=ADMIN))
         for service in CACHING_SERVICES:
             self._suite.stack.stop_service(service)
             self._suite.stack.start_service(service)

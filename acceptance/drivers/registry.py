@@ -43,7 +43,8 @@ class Registry(Driver):
                             f"{entry.instance_id} registered (manifest: {declared.version})")
             try:
                 endpoint = published.get(entry.instance_id, entry.endpoint)
-                status = health.check(endpoint, declared.health_service, timeout=REACTION_MARGIN_S)
+                status = health.check(endpoint, declared.health_service, timeout=REACTION_MARGIN_S,
+                                      transport=self._suite.stack.transport, server=service)
             except health.HealthCheckError as exc:
                 status = str(exc)
             assert_that(status, equal_to(health.SERVING),

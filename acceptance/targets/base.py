@@ -16,7 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
-CAPABILITIES = frozenset({"stop", "kill", "pause", "restart", "scale", "redis", "partition"})
+from acceptance.transport import PLAINTEXT, Transport
+
+CAPABILITIES = frozenset({"stop", "kill", "pause", "restart", "scale", "redis", "partition", "security"})
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -106,6 +108,8 @@ class StackTarget(ABC):
     capabilities: frozenset[str] = frozenset()
     # What the services were started with: the declared values the suite compares with.
     timings: SuiteTimings = SUITE_TIMINGS
+    # How the suite reaches the services: mTLS with the stack's certificates where the target made them.
+    transport: Transport = PLAINTEXT
 
     @property
     @abstractmethod
@@ -187,6 +191,10 @@ class StackTarget(ABC):
     def scale(self, service: str, count: int) -> list[ServiceHandle]:
         """Run exactly `count` instances of `service`, all SERVING."""
         self._unsupported("scale")
+
+    def redis_url_for(self, user: str) -> str:
+        """The stack's Redis as one of its users (a service's name, or the suite's); for the security scenarios."""
+        self._unsupported("redis_url_for")
 
     def stop_redis(self) -> None:
         self._unsupported("stop_redis")

@@ -36,6 +36,7 @@ from docker.models.networks import Network
 
 from acceptance import health
 from acceptance.images import ensure_images
+from acceptance.secrets import create as create_secrets
 from acceptance.targets.base import (
     SUITE_TIMINGS,
     ServiceHandle,
@@ -48,6 +49,7 @@ from acceptance.targets.base import (
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
+from ecosystem.security import SECURE
 
 T = TypeVar("T")
 
@@ -167,9 +169,19 @@ class DockerTarget(StackTarget):
         timings: SuiteTimings = SUITE_TIMINGS,
         start_timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
+        security: str = SECURE,
     ) -> None:
-        """`env` overrides the variables compose/docker-compose.yml reads (ECOSYSTEM_REGISTRY_TTL_MS, ...)."""
+        """`env` overrides the variables compose/docker-compose.yml reads (ECOSYSTEM_REGISTRY_TTL_MS, ...).
+
+        The stack's secrets (acceptance/secrets.py: certificates in `secure` mode, Redis users) are made fresh
+        in `log_dir`/secrets and bind-mounted read-only into the containers.
+        """
         self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir("-docker")
+        self.security = security
+        self._secrets = create_secrets(self.log_dir / "secrets", security)
+        self.transport = self._secrets.transport
+        if security == SECURE:
+            self.capabilities = self.capabilities | {"security"}
         self.timings = timings
         self.start_timeout = start_timeout
         self.stop_timeout = timings.stop_timeout_s
@@ -180,6 +192,7 @@ class DockerTarget(StackTarget):
             **timings.environment(),
             "ECOSYSTEM_STOP_GRACE_PERIOD": f"{self.stop_timeout:g}s",
             "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+            **self._secrets.compose_env(),
             **(env or {}),
         }
         self._network: Network | None = None
@@ -212,7 +225,12 @@ class DockerTarget(StackTarget):
     def redis_url(self) -> str:
         if not self._redis_port:
             raise TargetError(REDIS, "a started docker target, but start() has not run")
-        return f"redis://127.0.0.1:{self._redis_port}/0"
+        return self._secrets.redis_url(f"127.0.0.1:{self._redis_port}")
+
+    def redis_url_for(self, user: str) -> str:
+        if self._secrets.users is None:
+            return self.redis_url
+        return self._secrets.users.url(f"redis://127.0.0.1:{self._redis_port}/0", user)
 
     def start(self) -> None:
         if self._started:
@@ -525,7 +543,9 @@ class DockerTarget(StackTarget):
         def status() -> str:
             endpoint = self._endpoint(container)
             try:
-                return health.check(endpoint, grpc_service, timeout=1.0) if endpoint else "no published port"
+                if not endpoint:
+                    return "no published port"
+                return health.check(endpoint, grpc_service, timeout=1.0, transport=self.transport, server=service)
             except health.HealthCheckError as exc:
                 return str(exc)
 

@@ -9,13 +9,16 @@ reported with what is wrong with its entries.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import redis
 
 from acceptance.health import wait_serving
 from acceptance.manifest import Manifest, load_manifest
+from acceptance.pki import Pki
 from acceptance.registry_contract import Reading, read_service
 from acceptance.targets.base import ServiceHandle, StackTarget, TargetError
+from acceptance.transport import Transport
 from acceptance.waits import WaitTimeout, wait_until
 
 INSTANCES_FRESH_S = 0.5
@@ -25,7 +28,14 @@ class ExternalTarget(StackTarget):
     name = "external"
     capabilities = frozenset()
 
-    def __init__(self, redis_url: str, *, manifest: Manifest | None = None, start_timeout: float = 20.0) -> None:
+    def __init__(
+        self, redis_url: str, *, manifest: Manifest | None = None, start_timeout: float = 20.0,
+        pki_dir: Path | str | None = None,
+    ) -> None:
+        """`pki_dir` holds the stack's CA and the suite's (and admin's) certificates: the suite then calls over
+        mTLS; without it, plaintext."""
+        if pki_dir is not None:
+            self.transport = Transport.secure(Pki(Path(pki_dir)))
         self._redis_url = redis_url
         self.manifest = manifest or load_manifest()
         self.start_timeout = start_timeout
@@ -56,7 +66,8 @@ class ExternalTarget(StackTarget):
         for declared in self.manifest.services:
             for handle in self.instances(declared.name):
                 try:
-                    wait_serving(handle.endpoint, [declared.health_service], max(0.0, deadline - time.monotonic()))
+                    wait_serving(handle.endpoint, [declared.health_service], max(0.0, deadline - time.monotonic()),
+                                 transport=self.transport, server=declared.name)
                 except WaitTimeout as exc:
                     raise TargetError(f"{declared.name}#{handle.index}", str(exc)) from None
 

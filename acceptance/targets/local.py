@@ -25,7 +25,9 @@ from typing import TypeVar
 import redis
 
 from acceptance import health
+from acceptance.pki import Pki
 from acceptance.processes import dying_with_parent, stop_processes
+from acceptance.redis_acl import RedisUsers
 from acceptance.redis_server import RedisServer
 from acceptance.targets.base import (
     SUITE_TIMINGS,
@@ -36,9 +38,11 @@ from acceptance.targets.base import (
     lines_since,
     run_log_dir,
 )
+from acceptance.transport import Transport
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
+from ecosystem.security import ADMIN, SECURE, SUITE
 
 T = TypeVar("T")
 
@@ -125,9 +129,20 @@ class LocalTarget(StackTarget):
         timings: SuiteTimings = SUITE_TIMINGS,
         start_timeout: float = 15.0,
         env: Mapping[str, str] | None = None,
+        security: str = SECURE,
     ) -> None:
-        """`env` overrides any ECOSYSTEM_* variable the services get; logs go to `log_dir` (default reports/logs/)."""
+        """`env` overrides any ECOSYSTEM_* variable the services get; logs go to `log_dir` (default reports/logs/).
+
+        In `secure` mode (the default) the stack gets its own CA and certificates (`log_dir`/pki) and its Redis
+        a user per service (acceptance/redis_acl.py); `insecure` runs plaintext with an open Redis.
+        """
         self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir()
+        self.security = security
+        self._users: RedisUsers | None = None
+        if security == SECURE:
+            self.transport = Transport.secure(Pki.create(self.log_dir / "pki", [*ALL_SERVICES, SUITE, ADMIN]))
+            self._users = RedisUsers.create(list(ALL_SERVICES))
+            self.capabilities = self.capabilities | {"security"}
         self.timings = timings
         self.start_timeout = start_timeout
         self.stop_timeout = timings.stop_timeout_s
@@ -136,6 +151,7 @@ class LocalTarget(StackTarget):
             "ECOSYSTEM_ADVERTISE_HOST": "127.0.0.1",
             "ECOSYSTEM_PORT": "0",
             **timings.environment(),
+            "ECOSYSTEM_SECURITY": security,
             "PYTHONUNBUFFERED": "1",
         }
         self._env.update(env or {})
@@ -160,7 +176,7 @@ class LocalTarget(StackTarget):
         for slots in self._children.slots.values():
             slots.clear()
         try:
-            self._children.redis = RedisServer()
+            self._children.redis = RedisServer(users=self._users)
             self._start_redis_server()
             self._client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
             # All four start at once; waiting on them one after another then costs only the slowest.
@@ -355,7 +371,10 @@ class LocalTarget(StackTarget):
     def _spawn(self, service: str, index: int) -> _Instance:
         instance_id = uuid.uuid4().hex
         log_path = self.log_dir / f"{service}-{index}-{instance_id[:8]}.log"
-        env = {**os.environ, **self._env, "ECOSYSTEM_REDIS_URL": self.redis_url, "ECOSYSTEM_INSTANCE_ID": instance_id}
+        env = {
+            **os.environ, **self._env, **self._identity_env(service),
+            "ECOSYSTEM_REDIS_URL": self._redis().url_for(service), "ECOSYSTEM_INSTANCE_ID": instance_id,
+        }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 dying_with_parent([sys.executable, "-m", SERVICE_MODULES[service]]),
@@ -367,6 +386,17 @@ class LocalTarget(StackTarget):
                 start_new_session=True,
             )
         return _Instance(service, index, instance_id, process, log_path)
+
+    def redis_url_for(self, user: str) -> str:
+        return self._redis().url_for(user)
+
+    def _identity_env(self, service: str) -> dict[str, str]:
+        """Where the service finds its certificate, key and the stack's CA (nothing in plaintext mode)."""
+        if self.transport.pki is None:
+            return {}
+        files = self.transport.pki.files(service)
+        return {"ECOSYSTEM_TLS_CA_FILE": str(files.ca), "ECOSYSTEM_TLS_CERT_FILE": str(files.cert),
+                "ECOSYSTEM_TLS_KEY_FILE": str(files.key)}
 
     def _wait_ready(self, instance: _Instance, deadline: float) -> None:
         try:
@@ -394,7 +424,8 @@ class LocalTarget(StackTarget):
         grpc_service = GRPC_SERVICES[instance.service]
         self._await(
             instance,
-            lambda: health.check(instance.endpoint, grpc_service, timeout=1.0),
+            lambda: health.check(instance.endpoint, grpc_service, timeout=1.0, transport=self.transport,
+                                 server=instance.service),
             lambda status: status == health.SERVING,
             deadline,
             f"{instance.endpoint} answers health Check SERVING for {grpc_service}",

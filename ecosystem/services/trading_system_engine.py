@@ -173,6 +173,10 @@ def _dependency_proto(status: DependencyStatus) -> trading_pb2.DependencyStatus:
         p95_latency_ms=status.p95_latency_ms,
         p99_latency_ms=status.p99_latency_ms,
         last_error=status.last_error,
+        rejected=[
+            trading_pb2.RejectedInstance(instance_id=r.instance_id, endpoint=r.endpoint, reason=r.reason)
+            for r in status.rejected
+        ],
     )
     if breaker.last_transition_at is not None:
         proto.breaker.last_transition_at.FromNanoseconds(int(breaker.last_transition_at * 1e9))

@@ -92,7 +92,7 @@ class BreakerStatus(_message.Message):
     def __init__(self, state: _Optional[str] = ..., consecutive_failures: _Optional[int] = ..., opened_count: _Optional[int] = ..., half_opened_count: _Optional[int] = ..., closed_count: _Optional[int] = ..., last_transition_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DependencyStatus(_message.Message):
-    __slots__ = ("service", "endpoints", "source", "breaker", "last_latency_ms", "requests", "failures", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "last_error")
+    __slots__ = ("service", "endpoints", "source", "breaker", "last_latency_ms", "requests", "failures", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "last_error", "rejected")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +104,7 @@ class DependencyStatus(_message.Message):
     P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     P99_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
     service: str
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     source: str
@@ -115,7 +116,18 @@ class DependencyStatus(_message.Message):
     p95_latency_ms: float
     p99_latency_ms: float
     last_error: str
-    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., breaker: _Optional[_Union[BreakerStatus, _Mapping]] = ..., last_latency_ms: _Optional[float] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., last_error: _Optional[str] = ...) -> None: ...
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedInstance]
+    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., breaker: _Optional[_Union[BreakerStatus, _Mapping]] = ..., last_latency_ms: _Optional[float] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., rejected: _Optional[_Iterable[_Union[RejectedInstance, _Mapping]]] = ...) -> None: ...
+
+class RejectedInstance(_message.Message):
+    __slots__ = ("instance_id", "endpoint", "reason")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    endpoint: str
+    reason: str
+    def __init__(self, instance_id: _Optional[str] = ..., endpoint: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
     __slots__ = ("instance_id", "dependencies", "config_cache", "active_scenarios", "orders_accepted", "orders_rejected")

@@ -1,0 +1,89 @@
+"""Transport security and authorization: mTLS identities, the caller's check of whom it reached, and who may
+call which method.
+
+An identity is the one DNS subjectAltName of a certificate issued by the stack's CA: each service's
+own name, `suite` (the acceptance suite) and `admin` (configuration writes). In `secure` mode every
+server requires a client certificate from the CA, every caller checks the server's identity against
+the service it resolved (gRPC's target-name check: a registry entry pointing elsewhere cannot
+complete a handshake), and every method is authorized by the caller's identity (METHOD_POLICY).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+SECURE = "secure"
+INSECURE = "insecure"
+MODES = (SECURE, INSECURE)
+SUITE = "suite"
+ADMIN = "admin"
+
+_CONFIG = "/ecosystem.config.v1.ConfigurationService/"
+_COORDINATOR = "/ecosystem.coordinator.v1.TestCoordinatorService/"
+_CONTROL = frozenset({SUITE, "test-coordinator"})
+# Methods only some identities may call; every other method is open to any identity the CA vouches for.
+METHOD_POLICY: Mapping[str, frozenset[str]] = {
+    _CONFIG + "SetConfiguration": frozenset({ADMIN}),
+    _COORDINATOR + "InjectChaos": _CONTROL,
+    _COORDINATOR + "EndChaosEvent": _CONTROL,
+    _COORDINATOR + "StartScenario": _CONTROL,
+    _COORDINATOR + "CompleteScenario": _CONTROL,
+    _COORDINATOR + "RecordScenarioOutcome": _CONTROL | {"trading-system-engine"},
+}
+
+
+class SecurityError(ValueError):
+    """Security settings that cannot work: names the setting and what is missing."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of one identity: the CA that issued every certificate of the stack, its certificate, its key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def read(self) -> tuple[bytes, bytes, bytes]:
+        try:
+            return self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
+        except OSError as exc:
+            raise SecurityError(f"TLS file {exc.filename} cannot be read: {exc.strerror}") from None
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        """A server that presents this identity and requires a client certificate from the same CA."""
+        ca, cert, key = self.read()
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """A caller that presents this identity and trusts only servers the same CA vouches for."""
+        ca, cert, key = self.read()
+        return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+def expect_identity(identity: str) -> tuple[tuple[str, str], ...]:
+    """Channel options that make the TLS handshake fail unless the server's certificate names `identity`."""
+    return (("grpc.ssl_target_name_override", identity),)
+
+
+def peer_identity(context: grpc.aio.ServicerContext) -> str:
+    """The caller's identity (its certificate's DNS subjectAltName), "" on a plaintext or anonymous call."""
+    names = (context.auth_context() or {}).get("x509_subject_alternative_name") or []
+    return names[0].decode() if names else ""
+
+
+def denial(method: str, identity: str) -> tuple[grpc.StatusCode, str] | None:
+    """Why `identity` may not call `method` (a status and a message naming both), or None when it may."""
+    if not identity:
+        return grpc.StatusCode.UNAUTHENTICATED, f"{method} needs a client certificate naming an identity"
+    allowed = METHOD_POLICY.get(method)
+    if allowed is not None and identity not in allowed:
+        return (
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"identity {identity!r} may not call {method} (allowed: {', '.join(sorted(allowed))})",
+        )
+    return None
