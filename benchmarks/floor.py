@@ -17,6 +17,8 @@ from acceptance.targets.local import REPO_ROOT
 from benchmarks.load import LoadSettings, measure_path
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
+from ecosystem.names import TRADING_SYSTEM_ENGINE
+from ecosystem.security import TlsFiles, expect_identity
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -100,9 +102,17 @@ def check_request() -> risk_pb2.CheckOrderRequest:
     return risk_pb2.CheckOrderRequest(order=order)
 
 
-async def measure_submit_order(endpoint: str, settings: LoadSettings) -> dict[str, object]:
-    """SubmitOrder against `endpoint` (the floor's A or the real trading-system-engine) on one channel."""
-    async with grpc.aio.insecure_channel(endpoint) as channel:
+async def measure_submit_order(
+    endpoint: str, settings: LoadSettings, tls: TlsFiles | None = None
+) -> dict[str, object]:
+    """SubmitOrder against `endpoint` (the floor's A or the real trading-system-engine) on one channel; with `tls`,
+    over mTLS as that identity to a server that must prove to be the trading engine."""
+    if tls is None:
+        channel = grpc.aio.insecure_channel(endpoint)
+    else:
+        channel = grpc.aio.secure_channel(endpoint, tls.channel_credentials(),
+                                          options=expect_identity(TRADING_SYSTEM_ENGINE))
+    async with channel:
         stub = trading_pb2_grpc.TradingEngineServiceStub(channel)
         request = order_request()
         first = await stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S)

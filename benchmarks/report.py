@@ -14,6 +14,7 @@ PATHS = (
     ("floor two hops (client -> A -> B)", ("floor", "two_hop")),
     ("SubmitOrder, tracing off", ("submit_order", "tracing_off")),
     ("SubmitOrder, tracing on", ("submit_order", "tracing_on")),
+    ("SubmitOrder, mTLS, tracing off", ("submit_order", "mtls")),
 )
 
 
@@ -22,7 +23,7 @@ class Goal:
     name: str
     measured: float | None
     goal: str
-    met: bool | None  # None: not measured
+    met: bool | None  # None: not measured, or a figure reported without a goal
     unit: str = ""
     note: str = ""
 
@@ -51,6 +52,12 @@ def goals(results: dict[str, Any]) -> list[Goal]:
         ratio = _ratio(results, tracing, "64")
         found.append(Goal(f"SubmitOrder throughput c=64 / two-hop floor, {tracing.replace('_', ' ')}", ratio,
                           ">= 0.8x", ratio >= 0.8, "x"))
+    mtls, plain = results["submit_order"]["mtls"], results["submit_order"]["tracing_off"]
+    p50_cost = mtls["latency_us"]["p50"] / plain["latency_us"]["p50"]
+    rps_cost = mtls["throughput"]["64"]["rps"] / plain["throughput"]["64"]["rps"]
+    # No goal is set for mTLS: the two ratios are its measured cost, next to plaintext, in the same run.
+    found.append(Goal("cost of mTLS: SubmitOrder p50, mTLS / plaintext", p50_cost, "reported", None, "x"))
+    found.append(Goal("cost of mTLS: c=64 throughput, mTLS / plaintext", rps_cost, "reported", None, "x"))
     cached_resolve = results["discovery"]["cached_instances_us"]["p50"]
     found.append(Goal("discovery resolve from cache (p50)", cached_resolve, "<= 5 µs", cached_resolve <= 5, "µs"))
     cached_get = results["configuration"]["cached_get_us"]["p50"]
@@ -131,14 +138,19 @@ def render(results: dict[str, Any], found: list[Goal]) -> str:
     for feature in suite.get("features", []):
         other_rows.append([f"suite feature {feature['feature']}", _fmt(feature["time_s"], "s"),
                            f"{feature['scenarios']} scenarios, {feature['failures']} failed"])
-    goal_rows = [[g.name, _fmt(g.measured, g.unit), g.goal,
-                  {True: "met", False: "MISSED", None: "not measured"}[g.met], g.note] for g in found]
+    goal_rows = [[g.name, _fmt(g.measured, g.unit), g.goal, _verdict(g), g.note] for g in found]
     return "\n\n".join([
         _table(header, path_rows),
         _table(["in-process / Redis", "p50 µs", "p95 µs", "p99 µs"], micro_rows),
         _table(["failure detection and suite", "time", "detail"], other_rows),
         _table(["goal", "measured", "goal", "verdict", "note"], goal_rows),
     ])
+
+
+def _verdict(goal: Goal) -> str:
+    if goal.goal == "reported":
+        return "-"
+    return {True: "met", False: "MISSED", None: "not measured"}[goal.met]
 
 
 def _percentiles(figures: dict[str, float]) -> list[str]:

@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     results["submit_order"]["tracing_on"] = stack.measure_real_path_traced(logs, settings)
     _done(started)
 
+    started = _step("SubmitOrder through a third local stack in secure mode (mTLS, authorization), tracing off")
+    results["submit_order"]["mtls"] = stack.measure_real_path_secure(logs, settings)
+    _done(started)
+
     started = _step("start-up: docker stack")
     results["startup"] = {"local": local_startup, "docker": stack.measure_docker_startup(settings.repetitions)}
     _done(started)

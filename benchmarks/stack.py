@@ -24,11 +24,11 @@ from ecosystem.client_manager import InterServiceClientManager
 from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.discovery import ServiceResolver, lookup, lookup_sync
 from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
-from ecosystem.security import INSECURE
+from ecosystem.security import INSECURE, SECURE, SUITE
 from ecosystem.settings import BreakerSettings
 
 ENVIRONMENT = "testing"  # what LocalTarget runs the services with
-# Plaintext, as in every earlier run of these benchmarks: the cost of mTLS is not measured here yet.
+# Plaintext, as in every earlier run of these benchmarks; measure_real_path_secure gives the cost of mTLS.
 SECURITY = INSECURE
 # The suite's timings, but the services log at info as in production: no line per order decision.
 TIMINGS = dataclasses.replace(SUITE_TIMINGS, log_level="info")
@@ -78,6 +78,17 @@ def measure_docker_startup(repetitions: int) -> dict[str, object]:
 
 def measure_real_path(target: LocalTarget, settings: LoadSettings) -> dict[str, object]:
     return asyncio.run(measure_submit_order(engine_endpoint(target), settings))
+
+
+def measure_real_path_secure(log_dir: Path, settings: LoadSettings) -> dict[str, object]:
+    """SubmitOrder on a second stack in secure mode (mTLS everywhere, authorization), the suite's identity calling."""
+    target = LocalTarget(log_dir=log_dir / "secure", timings=TIMINGS, security=SECURE)
+    target.start()
+    try:
+        assert target.transport.pki is not None
+        return asyncio.run(measure_submit_order(engine_endpoint(target), settings, target.transport.pki.files(SUITE)))
+    finally:
+        target.stop_all()
 
 
 def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, object]:

@@ -308,6 +308,20 @@ async def test_an_older_incarnation_is_refused_and_overwrites_nothing(
     assert (found.incarnation, found.port) == (newer.incarnation, 50061)
 
 
+async def test_a_superseded_instance_is_told_with_the_owners_incarnation(
+    register: Register, aredis: redis.asyncio.Redis
+) -> None:
+    told: list[str] = []
+    entry = await register(instance_id="taken", incarnation=10, ttl_ms=300, on_superseded=told.append)
+    await aredis.hset(instance_key(SERVICE, "taken"), "incarnation", "11")  # another process owns it now
+
+    await wait_until_async(lambda: asyncio.sleep(0, told), timeout=5, what="the heartbeat finds the entry taken")
+
+    assert told == ["11"], "told once, with the owner's incarnation"
+    assert await aredis.hget(instance_key(SERVICE, "taken"), "incarnation") == "11", "the newer owner's entry stays"
+    assert entry.instance_id == "taken"
+
+
 async def test_the_resolver_picks_up_a_new_instance_through_the_watch(
     resolver: ServiceResolver, register: Register
 ) -> None:

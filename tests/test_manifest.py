@@ -79,3 +79,9 @@ def test_not_applicable_names_the_missing_contract_before_a_missing_capability()
         "target 'external' cannot stop"
     )
     assert not_applicable({"contract.trading", "needs.stop"}, {"stop"}, load_manifest(), "local") == ""
+
+
+def test_a_plaintext_stack_or_reflection_off_say_so() -> None:
+    reference = load_manifest()
+    assert not_applicable({"needs.security"}, set(), reference, "local").startswith("the stack runs plaintext")
+    assert not_applicable({"needs.reflection"}, set(), reference, "local").startswith("reflection is off")
