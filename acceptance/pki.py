@@ -5,8 +5,7 @@
 
 An identity is the certificate's one DNS subjectAltName (and its CN): servers present their service
 name, callers check it (gRPC's target-name check), and servers authorize callers by it. Keys are
-written 0600 (0644 where a container's user must read a bind-mounted copy, `readable_keys=True`);
-nothing here is committed or baked into an image: every stack gets a fresh CA.
+written 0600; nothing here is committed or baked into an image: every stack gets a fresh CA.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ class Pki:
     directory: Path
 
     @classmethod
-    def create(cls, directory: Path, identities: list[str], *, readable_keys: bool = False) -> Pki:
+    def create(cls, directory: Path, identities: list[str]) -> Pki:
         directory.mkdir(parents=True, exist_ok=True)
         ca_key = _key()
         ca_name = f"stack CA {directory.name}"
@@ -86,7 +85,7 @@ class Pki:
         for identity in identities:
             key = _key()
             cert = _certificate(identity, key, ca_cert.subject, ca_key, ca=False)
-            pki._write(identity, cert, key, readable_keys)
+            pki._write(identity, cert, key)
         return pki
 
     def files(self, identity: str) -> TlsFiles:
@@ -101,13 +100,11 @@ class Pki:
         key = _key()
         cert = _certificate(identity, key, _name(identity), key, ca=False)
         name = f"self-signed-{identity}"
-        self._write(name, cert, key, readable_keys=False)
+        self._write(name, cert, key)
         return TlsFiles(self.directory / CA_FILE, self.directory / f"{name}.pem", self.directory / f"{name}.key")
 
-    def _write(self, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey, readable_keys: bool) -> None:
+    def _write(self, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
         (self.directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_path = self.directory / f"{name}.key"
         key_path.touch(mode=0o600)
         key_path.write_bytes(_pem_key(key))
-        if readable_keys:
-            key_path.chmod(0o644)

@@ -10,6 +10,7 @@ is off. Passwords are random per stack and live only in the ACL file and the URL
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,14 @@ _SERVICE_RULES = (
 )
 _CONFIGURATION_RULES = " ~cfg:*"
 _SUITE_RULES = "~* &* +@all"
+
+
+_CREDENTIALS = re.compile(r"(rediss?://[^:/@\s]+):[^@\s]+@")
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every Redis URL in it replaced by ***, for messages and reports."""
+    return _CREDENTIALS.sub(r"\1:***@", text)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ class RedisServer:
         self._process = subprocess.Popen(dying_with_parent(args), stdin=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         try:
-            wait_until(client.ping, timeout=timeout, what=f"redis-server answers PING on {self.url}")
+            wait_until(client.ping, timeout=timeout, what=f"redis-server answers PING on {self.plain_url}")
         except AssertionError:
             self.stop()
             raise

@@ -20,6 +20,8 @@ from typing import Any
 
 import redis
 
+from acceptance.redis_acl import redact
+
 SERVICES_KEY = "reg:v1:services"
 STATUSES = ("SERVING", "DRAINING")
 REQUIRED_FIELDS = (
@@ -82,7 +84,7 @@ class Reading:
 
 def read_service(client: redis.Redis, service: str, redis_url: str = "") -> Reading:
     """Check every key of `service` against the contract; RedisError if Redis cannot be read."""
-    reading = Reading(service, redis_url)
+    reading = Reading(service, redact(redis_url))
     now_ms = _now_ms(client.time())
     indexed = [(_text(member), score) for member, score in client.zrange(index_key(service), 0, -1, withscores=True)]
     with client.pipeline(transaction=False) as pipe:

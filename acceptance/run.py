@@ -30,6 +30,7 @@ from typing import IO
 
 from acceptance import allure_report
 from acceptance.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
+from acceptance.redis_acl import redact
 from acceptance.signoff import (
     HOOK_ERRORS_FILE,
     NOT_REPRODUCED,
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     clock = time.monotonic()
     manifest_path = manifest.path.resolve() if args.manifest else None
     command = behave_command(args.target, manifest_path, args.tags, extra)
-    print("run:", " ".join(command), flush=True)
+    print("run:", redact(" ".join(command)), flush=True)
     run = run_behave(command, cwd=root, log_path=reports / "behave.log")
 
     features = read_junit(reports / "junit")
@@ -241,8 +242,8 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         "manifest": _manifest_summary(manifest, root),
         **{f"stack {key}": value for key, value in read_stack(reports).items()},
         "tags": args.tags,
-        "behave_args": extra,
-        "command": " ".join(command),
+        "behave_args": [redact(arg) for arg in extra],
+        "command": redact(" ".join(command)),
         "versions": package_versions(),
         "git_revision": git_revision(root),
         "started_at": started.isoformat(timespec="seconds"),
@@ -310,7 +311,8 @@ def rerun_failures(failed: list[ScenarioRecord], behave_args: list[str], *, root
     command += sorted({record.location.rsplit(":", 1)[0] for record in chosen})
     for record in chosen:
         command += ["--name", f"^{re.escape(record.scenario)}$"]
-    print(f"\nrun: re-running {len(chosen)} failed scenario(s) on a rebuilt stack:", " ".join(command), flush=True)
+    print(f"\nrun: re-running {len(chosen)} failed scenario(s) on a rebuilt stack:", redact(" ".join(command)),
+          flush=True)
     rerun_dir.mkdir(parents=True)
     run = run_behave(command, cwd=root, log_path=rerun_dir / "behave.log")
     (rerun_dir / "allure-results").mkdir()

@@ -4,13 +4,17 @@ compose/docker-compose.yml reads to use them.
     python -m acceptance.secrets .secrets                  # then:
     docker compose --env-file .secrets/compose.env -f compose/docker-compose.yml up
 
-The folder is bind-mounted read-only into every container at /run/ecosystem/pki; nothing is baked into an
-image. Keys are readable by the containers' unprivileged user (0644 in a folder of their own).
+Each container gets only its own: a service the folder `<service>/` (the CA, its certificate and key, 0644 so
+the container's unprivileged user can read them) bind-mounted read-only at /run/ecosystem/pki, Redis the
+folder `redis/` (users.acl). The suite's and admin's keys stay in the top folder, 0600, never mounted.
+Nothing is baked into an image.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from ecosystem.security import ADMIN, INSECURE, MODES, SECURE, SUITE
 
 IN_CONTAINER = "/run/ecosystem/pki"
 ACL_FILE = "users.acl"
+REDIS_FOLDER = "redis"
 COMPOSE_ENV = "compose.env"
 REDIS_IN_NETWORK = "redis:6379"
 
@@ -60,17 +65,31 @@ def create(directory: Path, mode: str = SECURE) -> StackSecrets:
     if mode not in MODES:
         raise ValueError(f"security mode {mode!r} is not one of {', '.join(MODES)}")
     directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o755)
+    directory.chmod(0o711)  # the containers' folders below are reachable; the top folder cannot be listed
     users = None
+    for name in (*ALL_SERVICES, REDIS_FOLDER):
+        _own_folder(directory / name)
     if mode == SECURE:
-        Pki.create(directory, [*ALL_SERVICES, SUITE, ADMIN], readable_keys=True)
+        pki = Pki.create(directory, [*ALL_SERVICES, SUITE, ADMIN])
+        for service in ALL_SERVICES:
+            files = pki.files(service)
+            for source in (files.ca, files.cert, files.key):
+                copy = directory / service / source.name
+                shutil.copyfile(source, copy)
+                copy.chmod(0o644)
         users = RedisUsers.create(list(ALL_SERVICES))
         acl = users.acl_lines()
     else:
         acl = ["user default on nopass ~* &* +@all"]
-    (directory / ACL_FILE).write_text("\n".join(acl) + "\n", encoding="utf-8")
-    (directory / ACL_FILE).chmod(0o644)
+    acl_file = directory / REDIS_FOLDER / ACL_FILE
+    acl_file.write_text("\n".join(acl) + "\n", encoding="utf-8")
+    acl_file.chmod(0o644)
     return StackSecrets(directory, mode, users)
+
+
+def _own_folder(path: Path) -> None:
+    path.mkdir(exist_ok=True)
+    path.chmod(0o755)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     secrets = create(args.directory, args.mode)
     env_file = args.directory / COMPOSE_ENV
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.compose_env().items()), encoding="utf-8")
-    env_file.chmod(0o600)
+    # Created 0600 before anything is written: it holds every Redis password.
+    descriptor = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write("".join(f"{k}={v}\n" for k, v in secrets.compose_env().items()))
     print(f"{args.mode} stack secrets in {args.directory}; use them with:\n"
           f"  docker compose --env-file {env_file} -f compose/docker-compose.yml up")
     return 0

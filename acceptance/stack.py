@@ -40,6 +40,7 @@ def _read_state(state_dir: Path) -> dict[str, Any] | None:
 def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
     # Written whole then renamed: `up` polls for the file and must never read half of it.
     partial = state_dir / (STATE_FILE + ".partial")
+    partial.touch(mode=0o600)  # it holds the suite's Redis password
     partial.write_text(json.dumps(state, indent=2))
     partial.replace(state_dir / STATE_FILE)
 

@@ -35,9 +35,12 @@ T = TypeVar("T")
 # this many are remembered per service.
 REJECTED_FOR_S = 30.0
 MAX_REJECTED = 100
-# What gRPC's handshake errors say when the peer's certificate is not the expected identity's or the CA's.
+# What gRPC's own connection errors say (never an application's abort, which may quote another error) when the
+# peer's certificate is not the expected identity's or not the stack CA's.
+TRANSPORT_FAILURE = "failed to connect to all addresses"
 HANDSHAKE_FAILURES = (
-    "handshake", "Handshake", "certificate", "Peer name", "CERTIFICATE_VERIFY_FAILED", "Verification Check"
+    "Hostname Verification Check failed", "Peer name", "CERTIFICATE_VERIFY_FAILED", "Ssl handshake failed",
+    "Handshake failed", "Tls handshake failed",
 )
 
 SERVICE_STUBS: dict[str, type] = {
@@ -329,4 +332,7 @@ class InterServiceClientManager:
 def _failed_identity(code: grpc.StatusCode, details: str) -> bool:
     """Whether a call failed in the TLS handshake: the server's certificate is not the expected identity's, or
     not from the stack's CA (gRPC reports both as UNAVAILABLE with the handshake's error)."""
-    return code == grpc.StatusCode.UNAVAILABLE and any(mark in details for mark in HANDSHAKE_FAILURES)
+    return (
+        code == grpc.StatusCode.UNAVAILABLE and details.startswith(TRANSPORT_FAILURE)
+        and any(mark in details for mark in HANDSHAKE_FAILURES)
+    )

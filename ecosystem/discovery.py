@@ -99,6 +99,14 @@ class RegistryError(Exception):
     """A registry operation failed; the message names the service, the instance and the Redis operation."""
 
 
+class Superseded(RegistryError):
+    """A newer incarnation owns this instance's entry: this process must not serve under it."""
+
+    def __init__(self, message: str, owner_incarnation: str) -> None:
+        super().__init__(message)
+        self.owner_incarnation = owner_incarnation
+
+
 @dataclass(frozen=True)
 class ServiceInstance:
     instance_id: str
@@ -314,7 +322,7 @@ class ServiceRegistration:
         if self._task is not None:
             raise RuntimeError(f"{self._describe()} is already registered")
         if not await self.heartbeat():
-            raise RegistryError(f"{self._describe()}: a newer incarnation owns {self._key}")
+            raise Superseded(f"{self._describe()}: a newer incarnation owns {self._key}", self._owner_incarnation)
         self._task = asyncio.create_task(self._heartbeat_loop(), name=f"registry-heartbeat-{self.service}")
         log_event(
             "registered", service=self.service, instance_id=self.instance_id, endpoint=self.endpoint,

@@ -24,7 +24,8 @@ ADMIN = "admin"
 
 _CONFIG = "/ecosystem.config.v1.ConfigurationService/"
 _COORDINATOR = "/ecosystem.coordinator.v1.TestCoordinatorService/"
-_CONTROL = frozenset({SUITE, "test-coordinator"})
+CONTROLLERS = frozenset({SUITE, "test-coordinator"})
+_CONTROL = CONTROLLERS
 # Methods only some identities may call; every other method is open to any identity the CA vouches for.
 METHOD_POLICY: Mapping[str, frozenset[str]] = {
     _CONFIG + "SetConfiguration": frozenset({ADMIN}),
@@ -74,6 +75,15 @@ def peer_identity(context: grpc.aio.ServicerContext) -> str:
     """The caller's identity (its certificate's DNS subjectAltName), "" on a plaintext or anonymous call."""
     names = (context.auth_context() or {}).get("x509_subject_alternative_name") or []
     return names[0].decode() if names else ""
+
+
+def impersonation(context: grpc.aio.ServicerContext, service: str, what: str) -> str | None:
+    """Why the caller may not act for `service` (report its faults, read its control events, record its
+    outcomes), or None: only the service itself or a controller may. Plaintext calls carry no identity."""
+    identity = peer_identity(context)
+    if not identity or identity == service or identity in CONTROLLERS:
+        return None
+    return f"identity {identity!r} may not {what} for {service!r}"
 
 
 def denial(method: str, identity: str) -> tuple[grpc.StatusCode, str] | None:

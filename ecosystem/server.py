@@ -33,7 +33,7 @@ from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
 from ecosystem.client_manager import InterServiceClientManager
 from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.control_plane import ControlPlaneLink, FaultInjector
-from ecosystem.discovery import RegistryError, ServiceRegistration, ServiceResolver
+from ecosystem.discovery import RegistryError, ServiceRegistration, ServiceResolver, Superseded
 from ecosystem.performance import PerformanceMonitor, to_proto
 from ecosystem.security import denial, peer_identity
 from ecosystem.settings import Settings
@@ -93,7 +93,19 @@ class _Middleware(grpc.aio.ServerInterceptor):
             return handler._replace(unary_unary=self._unary(method, handler.unary_unary, details.invocation_metadata))
         if handler.unary_stream is not None:
             handler = handler._replace(unary_stream=self._stream(method, handler.unary_stream))
+        elif handler.stream_unary is not None or handler.stream_stream is not None:
+            # No business method streams requests today; one that does is refused until it is wrapped here.
+            handler = handler._replace(
+                stream_unary=handler.stream_unary and self._refused(method),
+                stream_stream=handler.stream_stream and self._refused(method),
+            )
         return handler if self._tracing is None else self._tracing.traced_handler(handler, method)
+
+    def _refused(self, method: str) -> Callable[..., Any]:
+        async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{self._service} serves no request stream {method}")
+
+        return refuse
 
     def _unary(self, method: str, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., Any]:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -311,6 +323,9 @@ class ServiceHost:
             try:
                 await registration.start()
                 return True
+            except Superseded as exc:
+                self._superseded(exc.owner_incarnation)
+                return False
             except RegistryError as exc:
                 logs.log_event("registration_failed", level="warning", error=str(exc), retry_in_s=REGISTRATION_RETRY_S)
             try:

@@ -8,7 +8,8 @@ import grpc
 from cryptography import x509
 
 from acceptance.pki import Pki
-from ecosystem.security import ADMIN, SUITE, denial
+from acceptance.redis_acl import redact
+from ecosystem.security import ADMIN, SUITE, denial, impersonation
 
 SET = "/ecosystem.config.v1.ConfigurationService/SetConfiguration"
 INJECT = "/ecosystem.coordinator.v1.TestCoordinatorService/InjectChaos"
@@ -43,3 +44,25 @@ def test_each_identity_certificate_names_it_and_comes_from_the_stacks_ca(tmp_pat
     assert files.key.stat().st_mode & 0o777 == 0o600
     impostor = x509.load_pem_x509_certificate(pki.self_signed("risk-monitor").cert.read_bytes())
     assert impostor.issuer != ca.subject
+
+
+class _Peer:
+    def __init__(self, identity: str) -> None:
+        self._identity = identity
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {"x509_subject_alternative_name": [self._identity.encode()]} if self._identity else {}
+
+
+def test_a_service_acts_only_for_itself_unless_it_is_a_controller() -> None:
+    assert impersonation(_Peer("risk-monitor"), "risk-monitor", "report chaos events") is None  # type: ignore[arg-type]
+    assert impersonation(_Peer(SUITE), "risk-monitor", "report chaos events") is None  # type: ignore[arg-type]
+    assert impersonation(_Peer("trading-system-engine"), "risk-monitor", "report chaos events") == (  # type: ignore[arg-type]
+        "identity 'trading-system-engine' may not report chaos events for 'risk-monitor'"
+    )
+
+
+def test_redis_passwords_never_reach_a_message() -> None:
+    assert redact("registered in redis://suite:s3cr3t@127.0.0.1:6379/0: none") == (
+        "registered in redis://suite:***@127.0.0.1:6379/0: none"
+    )

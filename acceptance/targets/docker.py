@@ -36,6 +36,7 @@ from docker.models.networks import Network
 
 from acceptance import health
 from acceptance.images import ensure_images
+from acceptance.redis_acl import redact
 from acceptance.secrets import create as create_secrets
 from acceptance.targets.base import (
     SUITE_TIMINGS,
@@ -408,7 +409,7 @@ class DockerTarget(StackTarget):
                 return False
 
         self._await(REDIS, container, answers, bool, time.monotonic() + self.start_timeout,
-                    f"Redis answers PING at {self.redis_url}")
+                    f"Redis answers PING at {redact(self.redis_url)}")
 
     def flush_redis(self) -> None:
         if self._client is None:

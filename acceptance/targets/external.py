@@ -16,6 +16,7 @@ import redis
 from acceptance.health import wait_serving
 from acceptance.manifest import Manifest, load_manifest
 from acceptance.pki import Pki
+from acceptance.redis_acl import redact
 from acceptance.registry_contract import Reading, read_service
 from acceptance.targets.base import ServiceHandle, StackTarget, TargetError
 from acceptance.transport import Transport
@@ -54,7 +55,7 @@ class ExternalTarget(StackTarget):
                 wait_until(
                     lambda service=service: self.instances(service),
                     timeout=max(0.0, deadline - time.monotonic()),
-                    what=f"{service} has a SERVING instance registered in {self._redis_url}",
+                    what=f"{service} has a SERVING instance registered in {redact(self._redis_url)}",
                     interval=0.1,
                 )
             except WaitTimeout as exc:

@@ -42,7 +42,7 @@ from acceptance.transport import Transport
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
-from ecosystem.security import ADMIN, SECURE, SUITE
+from ecosystem.security import ADMIN, MODES, SECURE, SUITE
 
 T = TypeVar("T")
 
@@ -136,6 +136,8 @@ class LocalTarget(StackTarget):
         In `secure` mode (the default) the stack gets its own CA and certificates (`log_dir`/pki) and its Redis
         a user per service (acceptance/redis_acl.py); `insecure` runs plaintext with an open Redis.
         """
+        if security not in MODES:
+            raise ValueError(f"security mode {security!r} is not one of {', '.join(MODES)}")
         self.log_dir = Path(log_dir) if log_dir is not None else run_log_dir()
         self.security = security
         self._users: RedisUsers | None = None

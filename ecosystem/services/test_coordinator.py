@@ -25,6 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES, TEST_COORDINATOR
+from ecosystem.security import impersonation
 from ecosystem.server import ServiceHost
 from ecosystem.settings import Settings
 
@@ -246,6 +247,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"outcome.service must be one of {', '.join(ALL_SERVICES)}, got {outcome.service!r}",
             )
+        await _act_for(context, outcome.service, "record outcomes")
         if not outcome.HasField("recorded_at"):
             outcome.recorded_at.CopyFrom(self._now())
         scenario.outcomes.append(outcome)
@@ -301,6 +303,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         state = await self._event(request.event_id, context)
         if not request.instance_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "instance_id is required")
+        await _act_for(context, state.event.target_service, "report chaos events")
         try:
             self._apply_report(state, request)
         except InvalidRequest as exc:
@@ -384,6 +387,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"service must be one of {', '.join(ALL_SERVICES)}, got {request.service!r}",
             )
+        await _act_for(context, request.service, "watch control events")
         queue: asyncio.Queue[coordinator_pb2.ControlEvent | None] = asyncio.Queue()
         # Subscribing and taking the snapshot without an await between them loses no event.
         subscribers = self._subscribers[request.service]
@@ -487,3 +491,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def _act_for(context: grpc.aio.ServicerContext, service: str, what: str) -> None:
+    refused = impersonation(context, service, what)
+    if refused is not None:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
