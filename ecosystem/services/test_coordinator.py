@@ -59,6 +59,12 @@ _END_OF_STREAM = None
 M = TypeVar("M", bound=Message)
 
 
+async def _act_for(context: grpc.aio.ServicerContext, service: str, what: str) -> None:
+    refused = impersonation(context, service, what)
+    if refused is not None:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
+
+
 class InvalidRequest(Exception):
     """A request the coordinator refuses; `code` is the gRPC status to answer with."""
 
@@ -491,9 +497,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-async def _act_for(context: grpc.aio.ServicerContext, service: str, what: str) -> None:
-    refused = impersonation(context, service, what)
-    if refused is not None:
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
