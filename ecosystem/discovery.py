@@ -135,8 +135,13 @@ def _text(value: str | bytes) -> str:
 
 
 def _parse_instance(fields: Mapping[Any, Any], expires_at_ms: int) -> ServiceInstance:
-    """One HGETALL reply as an instance; ValueError/KeyError when a field is missing or malformed."""
+    """One HGETALL reply as an instance; ValueError/KeyError when a field is missing or malformed, or names an
+    endpoint no caller can dial (what registration refuses, reading refuses too)."""
     entry = {_text(name): _text(value) for name, value in fields.items()}
+    if "host" in entry and entry["host"] in UNROUTABLE_HOSTS:
+        raise ValueError(f"host {entry['host']!r} is not an address a caller can dial")
+    if "port" in entry and not 0 < int(entry["port"]) < 65536:
+        raise ValueError(f"port {entry['port']!r} is not a port a caller can reach")
     return ServiceInstance(
         instance_id=entry["instance_id"],
         service=entry["service"],
@@ -194,6 +199,11 @@ def _now_ms(redis_time: tuple[int, int]) -> int:
 
 async def lookup(client: redis.asyncio.Redis, service: str) -> list[ServiceInstance]:
     """The SERVING, unexpired instances of `service`, read from Redis now (costs ~0.5 ms: cache it)."""
+    return (await _timed_lookup(client, service))[0]
+
+
+async def _timed_lookup(client: redis.asyncio.Redis, service: str) -> tuple[list[ServiceInstance], int]:
+    """`lookup`, and the Redis time (ms) it was read at: the clock every expiry is in."""
     index = index_key(service)
     try:
         now_ms = _now_ms(await client.time())
@@ -204,7 +214,7 @@ async def lookup(client: redis.asyncio.Redis, service: str) -> list[ServiceInsta
             rows = await pipe.execute()
     except RedisError as exc:
         raise RegistryError(f"lookup of service {service!r} failed: ZRANGEBYSCORE {index} + HGETALL: {exc}") from exc
-    return _parse_entries(service, indexed, rows, serving_only=True)
+    return _parse_entries(service, indexed, rows, serving_only=True), now_ms
 
 
 def lookup_sync(client: redis.Redis, service: str) -> list[ServiceInstance]:
@@ -423,6 +433,9 @@ class ServiceResolver:
         self._callbacks: list[Callable[[str, list[ServiceInstance]], None]] = []
         self._unreachable = False
         self._task: asyncio.Task[None] | None = None
+        # Redis time minus this host's, measured at every read: expiries are in Redis time, and this host's
+        # clock may run ahead or behind by more than a TTL.
+        self._clock_offset_ms = 0
 
     async def start(self) -> None:
         if self._task is None:
@@ -441,7 +454,7 @@ class ServiceResolver:
             return await self.refresh(service)
         if self._sources[service] == "cache":
             return list(cached)
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = time.time_ns() // 1_000_000 + self._clock_offset_ms  # Redis time, as of now
         alive = [i for i in cached if i.expires_at_ms > now_ms]
         if len(alive) == len(cached):
             return alive
@@ -463,10 +476,11 @@ class ServiceResolver:
         """Read `service` from Redis now and watch it; RegistryError if Redis is unreachable."""
         self._next_read.setdefault(service, 0.0)
         try:
-            found = await lookup(self._redis, service)
+            found, redis_now_ms = await _timed_lookup(self._redis, service)
         except RegistryError as exc:
             self._enter_outage(exc)
             raise
+        self._clock_offset_ms = redis_now_ms - time.time_ns() // 1_000_000
         self._store(service, found)
         return list(found)
 

@@ -450,3 +450,36 @@ def test_an_invalid_entry_is_skipped_and_logged_once_naming_its_missing_field(
     logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "registry_entry_invalid" in line]
     assert len(logged) == 1
     assert logged[0]["key"] == "reg:v1:svc:greeter:inst:a1" and logged[0]["error"] == "missing field 'host'"
+
+
+async def test_a_caller_whose_clock_runs_an_hour_ahead_still_reads_the_registry_once(
+    register: Register, aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(ttl_ms=3000)
+    real_time_ns = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 3600 * 10**9)  # this host's clock only
+    skewed = ServiceResolver(aredis)
+
+    async def lookups() -> int:
+        stats = await aredis.info("commandstats")
+        return int(stats.get("cmdstat_zrangebyscore", {}).get("calls", 0))
+
+    before = await lookups()
+    first = await skewed.instances(SERVICE)
+    again = await skewed.instances(SERVICE)
+
+    assert len(first) == 1 and again == first, "the live instance is seen, not taken for expired"
+    assert await lookups() - before == 1, "expiries compare in Redis time: no read per call"
+
+
+@pytest.mark.parametrize(("host", "port"), [("0.0.0.0", "50051"), ("127.0.0.1", "0"), ("", "50051")])
+def test_an_entry_no_caller_can_dial_is_never_returned(redis_url: str, host: str, port: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    now_ms = int(client.time()[0]) * 1000
+    client.hset(instance_key(SERVICE, "x"), mapping={
+        "instance_id": "x", "service": SERVICE, "host": host, "port": port, "version": "1", "api_version": "v1",
+        "status": "SERVING", "started_at": now_ms, "heartbeat_at": now_ms, "incarnation": 1,
+    })
+    client.zadd(index_key(SERVICE), {"x": now_ms + 60_000})
+
+    assert lookup_sync(client, SERVICE) == []
