@@ -40,7 +40,7 @@ class StackSecrets:
 
     @property
     def transport(self) -> Transport:
-        return PLAINTEXT if self.mode == INSECURE else Transport.secure(Pki(self.directory))
+        return PLAINTEXT if self.mode == INSECURE else Transport(Pki(self.directory))
 
     def redis_url(self, host_and_port: str) -> str:
         """The suite's URL of the stack's Redis at `host_and_port`."""

@@ -161,7 +161,7 @@ def status(state_dir: Path) -> int:
         return 1
     _print_state(state)
     serving = True
-    transport = Transport.secure(Pki(Path(state["pki_dir"]))) if state.get("pki_dir") else PLAINTEXT
+    transport = Transport(Pki(Path(state["pki_dir"]))) if state.get("pki_dir") else PLAINTEXT
     for service in load_manifest(state["manifest"]).services:
         for endpoint in state["endpoints"].get(service.name, []):
             try:

@@ -1,6 +1,6 @@
 """How the suite reaches a stack's services: plaintext, or mTLS as one of the stack's identities.
 
-    transport = Transport.secure(pki)
+    transport = Transport(pki)
     channel = transport.channel("127.0.0.1:43121", server="risk-monitor")          # as `suite`
     channel = transport.channel(endpoint, server="configuration-service", identity=ADMIN)
 
@@ -22,10 +22,6 @@ from ecosystem.security import INSECURE, SECURE, SUITE, expect_identity
 @dataclass(frozen=True)
 class Transport:
     pki: Pki | None = None
-
-    @classmethod
-    def secure(cls, pki: Pki) -> Transport:
-        return cls(pki)
 
     @property
     def mode(self) -> str:

@@ -271,7 +271,7 @@ class InterServiceClientManager:
         if not instances:
             raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered")
         rejected = self._live_rejections(target)
-        trusted = [instance for instance in instances if instance.instance_id not in rejected]
+        trusted = [i for i in instances if i.instance_id not in rejected] if rejected else instances
         if not trusted:
             reasons = "; ".join(f"{r.endpoint}: {r.reason}" for r in rejected.values())
             raise _NoCall(grpc.StatusCode.UNAVAILABLE,
@@ -308,6 +308,8 @@ class InterServiceClientManager:
 
     @staticmethod
     def _live_rejections(target: _Target) -> dict[str, Rejection]:
+        if not target.rejected:  # the usual case, on every call
+            return target.rejected
         now = time.monotonic()
         for instance_id in [i for i, r in target.rejected.items() if r.until <= now]:
             del target.rejected[instance_id]

@@ -21,7 +21,7 @@ from acceptance.pki import Pki
 from acceptance.registry_contract import index_key, instance_key
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.names import GRPC_SERVICES
-from ecosystem.security import TlsFiles
+from ecosystem.security import SUITE, TlsFiles, expect_identity
 
 IMPOSTOR_ENTRY_TTL_MS = 60_000
 
@@ -52,11 +52,8 @@ class Security(Driver):
         self._ask_health(service, grpc.insecure_channel(self._suite.endpoint(service)))
 
     def ask_health_with_foreign_certificate(self, service: str) -> None:
-        files = self._pki.self_signed("suite")
-        ca, cert, key = files.read()
-        credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
-        channel = grpc.secure_channel(self._suite.endpoint(service), credentials,
-                                      options=(("grpc.ssl_target_name_override", service),))
+        credentials = self._pki.self_signed(SUITE).channel_credentials()
+        channel = grpc.secure_channel(self._suite.endpoint(service), credentials, options=expect_identity(service))
         self._ask_health(service, channel)
 
     def _ask_health(self, service: str, channel: grpc.Channel) -> None:

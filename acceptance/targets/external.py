@@ -36,7 +36,7 @@ class ExternalTarget(StackTarget):
         """`pki_dir` holds the stack's CA and the suite's (and admin's) certificates: the suite then calls over
         mTLS; without it, plaintext."""
         if pki_dir is not None:
-            self.transport = Transport.secure(Pki(Path(pki_dir)))
+            self.transport = Transport(Pki(Path(pki_dir)))
         self._redis_url = redis_url
         self.manifest = manifest or load_manifest()
         self.start_timeout = start_timeout

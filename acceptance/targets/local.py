@@ -142,7 +142,7 @@ class LocalTarget(StackTarget):
         self.security = security
         self._users: RedisUsers | None = None
         if security == SECURE:
-            self.transport = Transport.secure(Pki.create(self.log_dir / "pki", [*ALL_SERVICES, SUITE, ADMIN]))
+            self.transport = Transport(Pki.create(self.log_dir / "pki", [*ALL_SERVICES, SUITE, ADMIN]))
             self._users = RedisUsers.create(list(ALL_SERVICES))
             self.capabilities = self.capabilities | {"security"}
         self.timings = timings
