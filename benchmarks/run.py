@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         started = _step("SubmitOrder through the local stack, tracing off")
         results["submit_order"] = {"tracing_off": stack.measure_real_path(target, settings)}
         _done(started)
+        started = _step(f"SubmitOrder with {', '.join(map(str, stack.ACTIVE_SCENARIOS))} scenarios active")
+        results["submit_order"]["scenarios"] = stack.measure_scenario_cost(target, settings)
+        _done(started)
         started = _step("discovery and configuration")
         results["discovery"] = asyncio.run(stack.measure_discovery(target.redis_url, settings))
         results["configuration"] = asyncio.run(

@@ -16,14 +16,16 @@ import redis.asyncio as aioredis
 from acceptance.targets import default_target_name, make_target
 from acceptance.targets.base import SUITE_TIMINGS
 from acceptance.targets.local import LocalTarget
+from acceptance.waits import wait_until
 from benchmarks.floor import CALL_TIMEOUT_S, measure_submit_order, order_request, running
 from benchmarks.load import LoadSettings, measure_micro, percentiles, sequential_latencies
 from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
+from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.client_manager import InterServiceClientManager
 from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.discovery import ServiceResolver, lookup, lookup_sync
-from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
+from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.security import INSECURE, SECURE, SUITE
 from ecosystem.settings import BreakerSettings
 
@@ -38,6 +40,8 @@ SINGLE_FLIGHT_READERS = 100
 GET_CONFIGURATION = "/ecosystem.config.v1.ConfigurationService/GetConfiguration"
 FAILOVER_TIMEOUT_S = 15.0
 STATUS_POLL_S = 0.01
+# How many scenarios are active while SubmitOrder is timed: the engine records each order with every one.
+ACTIVE_SCENARIOS = (0, 10, 30)
 
 
 def engine_endpoint(target: LocalTarget) -> str:
@@ -78,6 +82,43 @@ def measure_docker_startup(repetitions: int) -> dict[str, object]:
 
 def measure_real_path(target: LocalTarget, settings: LoadSettings) -> dict[str, object]:
     return asyncio.run(measure_submit_order(engine_endpoint(target), settings))
+
+
+def measure_scenario_cost(target: LocalTarget, settings: LoadSettings) -> dict[str, object]:
+    """SubmitOrder p50 (sequential calls) with 0, 10 and 30 scenarios active, which the engine reports each order to."""
+    p50_us = {}
+    with grpc.insecure_channel(target.endpoint(TEST_COORDINATOR)) as channel:
+        coordinator = coordinator_pb2_grpc.TestCoordinatorServiceStub(channel)
+        started: list[str] = []
+        try:
+            for count in ACTIVE_SCENARIOS:
+                while len(started) < count:
+                    request = coordinator_pb2.StartScenarioRequest(name=f"bench-{len(started)}")
+                    started.append(coordinator.StartScenario(request, timeout=CALL_TIMEOUT_S).scenario_id)
+                _await_engine_scenarios(target, count)
+                samples = asyncio.run(_submit_latencies(engine_endpoint(target), settings.latency_calls))
+                p50_us[str(count)] = percentiles(samples)["p50"]
+        finally:
+            for scenario_id in started:
+                coordinator.CompleteScenario(coordinator_pb2.CompleteScenarioRequest(scenario_id=scenario_id),
+                                             timeout=CALL_TIMEOUT_S)
+    return {"p50_us_by_active_scenarios": p50_us}
+
+
+def _await_engine_scenarios(target: LocalTarget, count: int) -> None:
+    with grpc.insecure_channel(engine_endpoint(target)) as channel:
+        engine = trading_pb2_grpc.TradingEngineServiceStub(channel)
+        wait_until(
+            lambda: len(engine.GetStatus(trading_pb2.GetStatusRequest(), timeout=CALL_TIMEOUT_S).active_scenarios),
+            lambda active: active == count, timeout=FAILOVER_TIMEOUT_S, interval=STATUS_POLL_S,
+            what=f"the engine knows of {count} active scenarios",
+        )
+
+
+async def _submit_latencies(endpoint: str, count: int) -> list[float]:
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        stub = trading_pb2_grpc.TradingEngineServiceStub(channel)
+        return await sequential_latencies(lambda: stub.SubmitOrder(order_request(), timeout=CALL_TIMEOUT_S), count)
 
 
 def measure_real_path_secure(log_dir: Path, settings: LoadSettings) -> dict[str, object]:

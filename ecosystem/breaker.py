@@ -33,6 +33,7 @@ from enum import StrEnum
 
 import grpc
 
+from ecosystem.errors import EcosystemError
 from ecosystem.logs import log_event
 from ecosystem.settings import BreakerSettings
 
@@ -50,7 +51,7 @@ TRANSPORT_FAILURES: frozenset[grpc.StatusCode] = frozenset(
 )
 
 
-class CircuitOpenError(Exception):
+class CircuitOpenError(EcosystemError):
     """The breaker refused a call without sending it."""
 
     def __init__(self, service: str, state: CircuitState, retry_after_s: float, message: str) -> None:

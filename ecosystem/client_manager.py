@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ecosystem.api.config.v1 import config_pb2_grpc
 from ecosystem.api.coordinator.v1 import coordinator_pb2_grpc
 from ecosystem.api.risk.v1 import risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2_grpc
+from ecosystem.backoff import Backoff
 from ecosystem.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from ecosystem.discovery import RegistryError, ServiceInstance, ServiceResolver
+from ecosystem.errors import EcosystemError
 from ecosystem.logs import log_decision, log_event
-from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
+from ecosystem.names import CONFIGURATION_SERVICE, GRPC_SERVICES, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.performance import LatencyWindow
 from ecosystem.security import expect_identity
 from ecosystem.settings import BreakerSettings
@@ -31,10 +34,16 @@ from ecosystem.telemetry import Tracing
 
 T = TypeVar("T")
 
-# An instance that failed the identity check is skipped this long (it may be replaced meanwhile), and at most
-# this many are remembered per service.
+# An instance that failed the identity check, or serves another service, is skipped this long (it may be replaced
+# meanwhile); one that refused the connection is called only when no other is left, for a short while. At most
+# MAX_REJECTED of each are remembered per service.
 REJECTED_FOR_S = 30.0
+UNREACHABLE_FOR_S = 2.0
 MAX_REJECTED = 100
+# What gRPC itself answers for a method the server does not have: a registry entry pointing at another service, or
+# an instance of the right service without that method (an older version). Its health check tells them apart.
+METHOD_NOT_FOUND = "Method not found!"
+HEALTH_PROBE_S = 0.5
 # What gRPC's own connection errors say (never an application's abort, which may quote another error) when the
 # peer's certificate is not the expected identity's or not the stack CA's.
 TRANSPORT_FAILURE = "failed to connect to all addresses"
@@ -57,10 +66,11 @@ CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1_000),
 )
-RETRY_BACKOFF_S = 0.02
+# UNAVAILABLE retries: short, since the next attempt usually goes to another instance.
+CALL_RETRY = Backoff(initial_s=0.02, max_s=0.1)
 
 
-class ServiceCommunicationError(Exception):
+class ServiceCommunicationError(EcosystemError):
     """A call to another service failed; names the service, operation and endpoint."""
 
     def __init__(self, service: str, operation: str, endpoint: str | None, code: grpc.StatusCode, details: str) -> None:
@@ -73,7 +83,7 @@ class ServiceCommunicationError(Exception):
         super().__init__(f"{service}.{operation} {where} failed with {code.name}: {details}")
 
 
-class _NoCall(Exception):
+class _NoCall(EcosystemError):
     """No call could be made: there is no instance to call, or no time left."""
 
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
@@ -90,6 +100,7 @@ class DependencyStatus:
     breaker: BreakerSnapshot
     requests: int
     failures: int
+    retries: int
     last_latency_ms: float
     p50_latency_ms: float
     p95_latency_ms: float
@@ -123,8 +134,10 @@ class _Target:
     latencies: LatencyWindow = field(default_factory=LatencyWindow)
     requests: int = 0
     failures: int = 0
+    retries: int = 0
     last_error: str = ""
     rejected: dict[str, Rejection] = field(default_factory=dict)
+    unreachable: dict[str, float] = field(default_factory=dict)  # instance id -> monotonic time it may be tried
 
 
 class InterServiceClientManager:
@@ -161,7 +174,8 @@ class InterServiceClientManager:
         """Run `invoke(stub, remaining_timeout)` on an instance of `service`.
 
         `timeout` is the caller's remaining deadline (pass `context.time_remaining()`); without one
-        the default applies. Retries UNAVAILABLE on the next instance while time remains.
+        the default applies. Retries UNAVAILABLE on the next instance while time remains, at once when the
+        instance itself was at fault (refused the connection, proved another identity, serves another service).
         """
         target = self._target(service)
         budget = self._default_timeout_s if timeout is None else timeout
@@ -174,7 +188,7 @@ class InterServiceClientManager:
         target.requests += 1
         started = time.monotonic()
         for attempt in range(1, self._retry_attempts + 1):
-            endpoint = None
+            endpoint, set_aside = None, False
             try:
                 connection = await self._pick(service, target)
                 endpoint = connection.instance.endpoint
@@ -186,10 +200,9 @@ class InterServiceClientManager:
                 code, details = exc.code, exc.details
             except grpc.aio.AioRpcError as exc:
                 code, details = exc.code(), exc.details() or ""
-                if self._credentials is not None and _failed_identity(code, details):
-                    self._reject(service, target, connection.instance, details)
+                set_aside = await self._set_aside(service, target, connection, code, details, deadline)
             except asyncio.CancelledError:
-                if asyncio.current_task().cancelling():
+                if (task := asyncio.current_task()) is not None and task.cancelling():
                     target.breaker.record_cancelled()
                     raise
                 # grpc cancels a call whose channel was closed under it (its instance left the registry past
@@ -199,13 +212,15 @@ class InterServiceClientManager:
                 target.breaker.record_success()
                 target.latencies.add(time.monotonic() - started)
                 return result
-            retryable = code == grpc.StatusCode.UNAVAILABLE and attempt < self._retry_attempts
-            if retryable and deadline - time.monotonic() > RETRY_BACKOFF_S:
+            retryable = (code == grpc.StatusCode.UNAVAILABLE or set_aside) and attempt < self._retry_attempts
+            if retryable and deadline - time.monotonic() > CALL_RETRY.initial_s:
                 log_decision(
                     "call_retried", target=service, operation=operation, attempt=attempt, endpoint=endpoint,
                     code=code.name, details=details,
                 )
-                await asyncio.sleep(RETRY_BACKOFF_S * attempt)
+                target.retries += 1
+                if not (set_aside and await self._another_instance(service, target)):  # the same one again: wait
+                    await asyncio.sleep(CALL_RETRY.delay(attempt))
                 continue
             target.breaker.record_failure(code)
             target.latencies.add(time.monotonic() - started)
@@ -238,6 +253,7 @@ class InterServiceClientManager:
             breaker=target.breaker.snapshot(),
             requests=target.requests,
             failures=target.failures,
+            retries=target.retries,
             last_latency_ms=target.latencies.last_ms,
             p50_latency_ms=target.latencies.percentile(50),
             p95_latency_ms=target.latencies.percentile(95),
@@ -275,7 +291,11 @@ class InterServiceClientManager:
         if not trusted:
             reasons = "; ".join(f"{r.endpoint}: {r.reason}" for r in rejected.values())
             raise _NoCall(grpc.StatusCode.UNAVAILABLE,
-                          f"no registered instance of {service} proved the identity {service!r} ({reasons})")
+                          f"no registered instance of {service} can be called as {service!r} ({reasons})")
+        if target.unreachable:
+            now = time.monotonic()
+            target.unreachable = {i: until for i, until in target.unreachable.items() if until > now}
+            trusted = [i for i in trusted if i.instance_id not in target.unreachable] or trusted
         instance = trusted[next(target.turn) % len(trusted)]
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:
@@ -294,13 +314,42 @@ class InterServiceClientManager:
                 self._close_later(stale.channel)
         return connection
 
-    def _reject(self, service: str, target: _Target, instance: ServiceInstance, details: str) -> None:
+    async def _set_aside(
+        self, service: str, target: _Target, connection: _Connection, code: grpc.StatusCode, details: str,
+        deadline: float,
+    ) -> bool:
+        """Whether the call failed for the instance rather than the request, which then is skipped for a while."""
+        instance = connection.instance
+        if code == grpc.StatusCode.UNIMPLEMENTED and details == METHOD_NOT_FOUND:
+            if not await _serves_nothing_of(service, connection.channel, deadline):
+                return False
+            self._reject(service, target, instance, "instance_serves_another_service",
+                         f"the server at {instance.endpoint} does not serve {GRPC_SERVICES[service]}")
+        elif self._credentials is not None and _failed_identity(code, details):
+            self._reject(service, target, instance, "instance_identity_rejected", details)
+        elif code == grpc.StatusCode.UNAVAILABLE and details.startswith(TRANSPORT_FAILURE):
+            if instance.instance_id not in target.unreachable and len(target.unreachable) >= MAX_REJECTED:
+                target.unreachable.pop(next(iter(target.unreachable)))
+            target.unreachable[instance.instance_id] = time.monotonic() + UNREACHABLE_FOR_S
+        else:
+            return False
+        return True
+
+    async def _another_instance(self, service: str, target: _Target) -> bool:
+        """Whether an instance not set aside is left to call."""
+        try:
+            instances = await self._resolver.instances(service)
+        except RegistryError:
+            return False
+        return any(i.instance_id not in target.rejected and i.instance_id not in target.unreachable for i in instances)
+
+    def _reject(self, service: str, target: _Target, instance: ServiceInstance, event: str, details: str) -> None:
         if instance.instance_id not in target.rejected and len(target.rejected) >= MAX_REJECTED:
             target.rejected.pop(next(iter(target.rejected)))
         target.rejected[instance.instance_id] = Rejection(
             instance.instance_id, instance.endpoint, details[:300], time.monotonic() + REJECTED_FOR_S
         )
-        log_event("instance_identity_rejected", level="warning", target=service, instance_id=instance.instance_id,
+        log_event(event, level="warning", target=service, instance_id=instance.instance_id,
                   endpoint=instance.endpoint, expected_identity=service, details=details[:300])
         stale = target.connections.pop(instance.instance_id, None)
         if stale is not None:
@@ -329,6 +378,21 @@ class InterServiceClientManager:
         task = asyncio.get_running_loop().create_task(channel.close(grace=self._default_timeout_s))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+async def _serves_nothing_of(service: str, channel: grpc.aio.Channel, deadline: float) -> bool:
+    """Whether the server says it has no `service` at all: its health check answers NOT_FOUND for it, or it serves
+    no health checks either."""
+    timeout = min(HEALTH_PROBE_S, deadline - time.monotonic())
+    if timeout <= 0:
+        return False
+    request = health_pb2.HealthCheckRequest(service=GRPC_SERVICES[service])
+    try:
+        # The health stubs declare no methods, hence the ignore.
+        await health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)  # type: ignore[attr-defined]
+    except grpc.aio.AioRpcError as exc:
+        return exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED)
+    return False
 
 
 def _failed_identity(code: grpc.StatusCode, details: str) -> bool:

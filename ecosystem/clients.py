@@ -26,12 +26,12 @@ class TestCoordinatorClient:
         self._clients = clients
 
     async def record_outcome(
-        self, scenario_id: str, outcome: coordinator_pb2.ScenarioOutcome, *, timeout: float | None
-    ) -> coordinator_pb2.Scenario:
-        request = coordinator_pb2.RecordScenarioOutcomeRequest(scenario_id=scenario_id, outcome=outcome)
+        self, scenario_ids: list[str], outcome: coordinator_pb2.ScenarioOutcome, *, timeout: float | None
+    ) -> coordinator_pb2.RecordOutcomeResponse:
+        request = coordinator_pb2.RecordOutcomeRequest(scenario_ids=scenario_ids, outcome=outcome)
         return await self._clients.call(
             TEST_COORDINATOR,
-            "RecordScenarioOutcome",
-            lambda stub, t: stub.RecordScenarioOutcome(request, timeout=t),
+            "RecordOutcome",
+            lambda stub, t: stub.RecordOutcome(request, timeout=t),
             timeout=timeout,
         )

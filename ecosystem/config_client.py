@@ -20,10 +20,13 @@ import grpc
 from ecosystem import logs
 from ecosystem.api.common.v1 import stats_pb2
 from ecosystem.api.config.v1 import config_pb2
+from ecosystem.backoff import Backoff
 from ecosystem.client_manager import InterServiceClientManager, ServiceCommunicationError
+from ecosystem.errors import EcosystemError
 from ecosystem.names import CONFIGURATION_SERVICE
 
-RECONNECT_BACKOFF_S = (0.2, 2.0)
+# Jittered: every service reconnects at once when configuration-service restarts.
+RECONNECT = Backoff(initial_s=0.2, max_s=2.0, jitter=0.5)
 _TYPE_NAMES = {
     config_pb2.VALUE_TYPE_STRING: "string",
     config_pb2.VALUE_TYPE_NUMBER: "number",
@@ -31,10 +34,17 @@ _TYPE_NAMES = {
     config_pb2.VALUE_TYPE_JSON: "json",
 }
 _TRANSPORT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+# configuration-service's answers that only a change of the configuration itself can mend.
+_UNUSABLE_CODES = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 
 
-class ConfigurationError(Exception):
-    """A configuration value could not be had, e.g. "Configuration not found: risk.foo"."""
+class ConfigurationError(EcosystemError):
+    """A configuration value could not be had: configuration-service did not answer in time."""
+
+
+class ConfigurationUnusable(ConfigurationError):
+    """configuration-service answered, but not with a usable value: "Configuration not found: risk.foo", or a value
+    of another type than the reader expects. Retrying does not help; the configuration must be fixed."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class ConfigValue:
     type: str
     environment: str
     version: int
+    updated_at_ms: int = 0
     stale: bool = False
 
     def as_string(self) -> str:
@@ -60,7 +71,7 @@ class ConfigValue:
 
     def _expect(self, expected: str) -> ConfigValue:
         if self.type != expected:
-            raise ConfigurationError(
+            raise ConfigurationUnusable(
                 f"Configuration {self.key} ({self.environment}) is of type {self.type}, expected {expected}"
             )
         return self
@@ -179,11 +190,22 @@ class ConfigurationServiceClient:
             )
         except ServiceCommunicationError as exc:
             return self._fallback(key, exc)
-        value = _from_proto(reply)
-        self._cache[key] = _Entry(value, self._clock() + self._ttl)
+        return self._store(_from_proto(reply))
+
+    def _store(self, value: ConfigValue) -> ConfigValue:
+        """Cache `value` unless a later write is cached (a read answered before a change may arrive after it); the
+        value now cached. Writes are ordered by time, then version: a reseeded Redis starts versions at 1 again."""
+        entry = self._cache.get(value.key)
+        expires_at = self._clock() + self._ttl
+        if entry is not None and _written(entry.value) > _written(value):
+            entry.expires_at = expires_at  # as current as the answer that just came
+            return entry.value
+        self._cache[value.key] = _Entry(value, expires_at)
         return value
 
     def _fallback(self, key: str, exc: ServiceCommunicationError) -> ConfigValue:
+        if exc.code in _UNUSABLE_CODES:
+            raise ConfigurationUnusable(exc.details) from None
         if exc.code not in _TRANSPORT_CODES:
             raise ConfigurationError(exc.details) from None
         entry = self._cache.get(key)
@@ -210,14 +232,12 @@ class ConfigurationServiceClient:
         except ServiceCommunicationError as exc:
             logs.log_event("config_resync_failed", level="warning", keys=len(keys), error=str(exc))
             return
-        expires_at = self._clock() + self._ttl
         for config in reply.configurations:
-            value = _from_proto(config)
-            self._cache[value.key] = _Entry(value, expires_at)
+            self._store(_from_proto(config))
 
     async def _follow_changes(self) -> None:
         request = config_pb2.WatchConfigurationRequest(prefix="", environment=self.environment)
-        backoff = RECONNECT_BACKOFF_S[0]
+        failures = 0
         while True:
             try:
                 instance, stream = await self._clients.open_stream(
@@ -230,22 +250,30 @@ class ConfigurationServiceClient:
                 self.watching.set()
                 async for change in stream:
                     value = _from_proto(change.configuration)
-                    self._cache[value.key] = _Entry(value, self._clock() + self._ttl)
-                    logs.log_decision("config_changed", key=value.key, value=value.value, version=value.version)
-                    backoff = RECONNECT_BACKOFF_S[0]
+                    # Only keys this service reads: caching every change would grow with what others write.
+                    cached = value.key in self._cache or value.key in self._inflight
+                    if cached and self._store(value) is value:
+                        logs.log_decision("config_changed", key=value.key, value=value.value, version=value.version)
+                    failures = 0
+                error: str | None = None  # the server ended the watch: reconnect without a warning
             except asyncio.CancelledError:
                 # grpc also raises this when the client manager closes the channel of an instance that
                 # left the registry: only our own close() ends the watch.
-                if asyncio.current_task().cancelling():
+                if (task := asyncio.current_task()) is not None and task.cancelling():
                     raise
-                logs.log_event(
-                    "config_watch_lost", level="warning", error="the instance left the registry", retry_in_s=backoff
-                )
+                error = "the instance left the registry"
             except (ServiceCommunicationError, grpc.aio.AioRpcError) as exc:
-                logs.log_event("config_watch_lost", level="warning", error=str(exc).splitlines()[0], retry_in_s=backoff)
+                error = str(exc).splitlines()[0]
+            failures += 1
+            backoff = RECONNECT.delay(failures)
+            if error is not None:
+                logs.log_event("config_watch_lost", level="warning", error=error, retry_in_s=backoff)
             self.watching.clear()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
+
+
+def _written(value: ConfigValue) -> tuple[int, int]:
+    return value.updated_at_ms, value.version
 
 
 def _from_proto(config: config_pb2.Configuration) -> ConfigValue:
@@ -255,4 +283,5 @@ def _from_proto(config: config_pb2.Configuration) -> ConfigValue:
         type=_TYPE_NAMES.get(config.type, "string"),
         environment=config.environment,
         version=config.version,
+        updated_at_ms=config.updated_at.ToMilliseconds(),
     )

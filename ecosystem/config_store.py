@@ -10,6 +10,7 @@ The store expects a client created with decode_responses=True.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import re
@@ -17,10 +18,11 @@ import tomllib
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from ecosystem.errors import EcosystemError
 from ecosystem.logs import log_event
 from ecosystem.names import ENVIRONMENTS
 
@@ -37,13 +39,16 @@ _BLOCK_MS = 1_000
 # Decimal notation only: float() alone would also accept "inf", "nan" and "1_000".
 _NUMBER_PATTERN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _EXACT_INT_LIMIT = 2**53
+# Stream entries as a client with decode_responses=True returns them: redis-py's own types allow bytes and RESP3
+# shapes too, since they cannot follow that flag, so replies are cast to these where they are read.
+_Entries = list[tuple[str, dict[str, str]]]
 
 
-class ConfigValidationError(ValueError):
+class ConfigValidationError(ValueError, EcosystemError):
     """A key, environment, type or value that the rules refuse; the message names it and what was expected."""
 
 
-class ConfigNotFoundError(KeyError):
+class ConfigNotFoundError(KeyError, EcosystemError):
     """No configuration under that key in that environment."""
 
     def __init__(self, key: str, environment: str) -> None:
@@ -177,9 +182,9 @@ class ConfigStore:
         validate_environment(environment)
         if prefix:
             validate_key(prefix, what="prefix")
-        known = await self._redis.smembers(_index_key(environment))
+        known = cast(set[str], await self._redis.smembers(_index_key(environment)))
         if not known and await self._seed_if_lost():
-            known = await self._redis.smembers(_index_key(environment))
+            known = cast(set[str], await self._redis.smembers(_index_key(environment)))
         keys = sorted(key for key in known if matches_prefix(key, prefix))
         results = await self._read(keys, environment)
         return [_from_fields(key, environment, fields) for key, fields in zip(keys, results, strict=True) if fields]
@@ -206,7 +211,8 @@ class ConfigStore:
             return 0
         return await self.seed(path)
 
-    async def _read(self, keys: list[str], environment: str) -> list[dict[str, str]]:
+    # builtins.list: in this class `list` is the method above.
+    async def _read(self, keys: builtins.list[str], environment: str) -> builtins.list[dict[str, str]]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hgetall(_config_key(environment, key))
@@ -227,7 +233,7 @@ class ConfigStore:
 
     async def latest_change_id(self) -> str:
         """The id of the newest change so far: watching from it yields only changes made after this call."""
-        newest = await self._redis.xrevrange(CHANGES_STREAM, count=1)
+        newest = cast(_Entries, await self._redis.xrevrange(CHANGES_STREAM, count=1))
         return newest[0][0] if newest else "0-0"
 
     def changes(self, prefix: str, environment: str, *, start_id: str = "$") -> AsyncGenerator[StoredConfig, None]:
@@ -244,7 +250,10 @@ class ConfigStore:
         # Resolve "$" once: passing "$" to every XREAD would drop changes made between two reads.
         last_id = await self.latest_change_id() if start_id == "$" else start_id
         while True:
-            response = await self._redis.xread({CHANGES_STREAM: last_id}, block=_BLOCK_MS, count=100)
+            response = cast(
+                list[tuple[str, _Entries]],
+                await self._redis.xread({CHANGES_STREAM: last_id}, block=_BLOCK_MS, count=100),
+            )
             for _stream, entries in response:
                 for entry_id, fields in entries:
                     last_id = entry_id

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import grpc
 
 from ecosystem.api.coordinator.v1 import coordinator_pb2
+from ecosystem.backoff import Backoff
 from ecosystem.client_manager import InterServiceClientManager, ServiceCommunicationError
 from ecosystem.discovery import RegistryError
 from ecosystem.logs import log_decision, log_event
@@ -35,8 +36,7 @@ EXEMPT_METHODS = frozenset(
         "WatchControlEvents", "ReportChaosEvent", "InjectChaos", "GetChaosEvent", "ListChaosEvents", "EndChaosEvent",
     )
 )
-RECONNECT_MIN_S = 0.2
-RECONNECT_MAX_S = 2.0
+RECONNECT = Backoff(initial_s=0.2, max_s=2.0, jitter=0.5)  # every instance reconnects at once after a restart
 REPORT_ATTEMPTS = 5
 REPORT_TIMEOUT_S = 2.0
 # A report rejected for one of these reasons will be rejected again: do not retry it.
@@ -201,7 +201,7 @@ class ControlPlaneLink:
 
     async def _run(self) -> None:
         request = coordinator_pb2.WatchControlEventsRequest(service=self._service, instance_id=self._instance_id)
-        backoff = RECONNECT_MIN_S
+        failures = 0
         connected = False
         while True:
             try:
@@ -211,7 +211,7 @@ class ControlPlaneLink:
                 try:
                     await call.wait_for_connection()
                     connected = True
-                    backoff = RECONNECT_MIN_S
+                    failures = 0
                     log_event("control_plane_connected", coordinator=instance.endpoint)
                     # The coordinator replays the active scenarios on every connect.
                     self._scenarios.clear()
@@ -223,7 +223,7 @@ class ControlPlaneLink:
             except asyncio.CancelledError:
                 # grpc raises CancelledError also when the call's channel is closed under it (the client
                 # manager closes channels of instances that left the registry): only our own close ends the link.
-                if asyncio.current_task().cancelling():
+                if (task := asyncio.current_task()) is not None and task.cancelling():
                     raise
                 reason = "the stream's channel was closed"
             except ServiceCommunicationError as exc:
@@ -232,11 +232,12 @@ class ControlPlaneLink:
                 reason = f"{TEST_COORDINATOR}.WatchControlEvents failed with {exc.code().name}: {exc.details()}"
             except Exception as exc:  # the link must outlive any surprise and reconnect
                 reason = f"{type(exc).__name__}: {exc}"
+            failures += 1
+            backoff = RECONNECT.delay(failures)
             if connected:
                 connected = False
                 log_event("control_plane_lost", level="warning", reason=reason, retry_in_s=backoff)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, RECONNECT_MAX_S)
 
     def _handle(self, message: coordinator_pb2.ControlEvent) -> None:
         kind = message.WhichOneof("event")
@@ -289,12 +290,11 @@ class ControlPlaneLink:
         if ended is not None:
             ended.set()
 
-    async def _report(self, event_id: str, status: int, detail: str = "") -> None:
+    async def _report(self, event_id: str, status: coordinator_pb2.ChaosEventStatus, detail: str = "") -> None:
         request = coordinator_pb2.ReportChaosEventRequest(
             event_id=event_id, status=status, instance_id=self._instance_id, detail=detail
         )
         status_name = coordinator_pb2.ChaosEventStatus.Name(status)
-        delay = RECONNECT_MIN_S
         for attempt in range(1, REPORT_ATTEMPTS + 1):
             try:
                 await self._clients.call(
@@ -313,8 +313,7 @@ class ControlPlaneLink:
                 )
                 if final:
                     return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
+            await asyncio.sleep(RECONNECT.delay(attempt))
 
     def _spawn(self, work: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(work)

@@ -16,16 +16,18 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from ecosystem.errors import EcosystemError
 from ecosystem.logs import log_event
 
 SERVING = "SERVING"
@@ -35,6 +37,9 @@ STATUSES = (SERVING, DRAINING)
 SERVICES_KEY = "reg:v1:services"
 EVENTS_KEY = "reg:v1:events"
 EVENTS_MAXLEN = 10_000
+# Read per service at most: a registry flooded with bogus entries costs callers this much memory, no more.
+MAX_INSTANCES = 256
+_SCAN_COUNT = 1000
 UNROUTABLE_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
@@ -95,7 +100,7 @@ return 1
 """
 
 
-class RegistryError(Exception):
+class RegistryError(EcosystemError):
     """A registry operation failed; the message names the service, the instance and the Redis operation."""
 
 
@@ -134,6 +139,12 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# Replies in the RESP2 shapes these clients get, str or bytes by their decode_responses: redis-py's types also
+# allow the RESP3 shapes, so replies are cast to these where they are read.
+_Scored = list[tuple[str | bytes, float]]
+_Entries = list[tuple[str | bytes, dict[str | bytes, str | bytes]]]
+
+
 def _parse_instance(fields: Mapping[Any, Any], expires_at_ms: int) -> ServiceInstance:
     """One HGETALL reply as an instance; ValueError/KeyError when a field is missing or malformed, or names an
     endpoint no caller can dial (what registration refuses, reading refuses too)."""
@@ -168,6 +179,8 @@ def _parse_entries(
             continue
         try:
             instance = _parse_instance(fields, int(score))
+            if instance.service != service:
+                raise ValueError(f"service {instance.service!r} is not the service of its key ({service!r})")
         except (KeyError, ValueError) as exc:
             _report_invalid(instance_key(service, _text(member)), exc)
             continue
@@ -199,22 +212,58 @@ def _now_ms(redis_time: tuple[int, int]) -> int:
 
 async def lookup(client: redis.asyncio.Redis, service: str) -> list[ServiceInstance]:
     """The SERVING, unexpired instances of `service`, read from Redis now (costs ~0.5 ms: cache it)."""
-    return (await _timed_lookup(client, service))[0]
+    entries, _ = await read_entries(client, service)
+    return [i for i in entries if i.status == SERVING]
 
 
-async def _timed_lookup(client: redis.asyncio.Redis, service: str) -> tuple[list[ServiceInstance], int]:
-    """`lookup`, and the Redis time (ms) it was read at: the clock every expiry is in."""
+async def read_entries(
+    client: redis.asyncio.Redis, service: str, *, known: Iterable[str] = (), scan: bool = True
+) -> tuple[list[ServiceInstance], int]:
+    """Every unexpired entry of `service` whatever its status, and the Redis time (ms) it was read at: the clock
+    every expiry is in.
+
+    The index is where entries are found, but the per-instance keys are the truth: when the index is empty (deleted,
+    or Redis restarted and instances are re-registering) the keys are scanned (unless `scan` is False: a SCAN walks
+    the whole keyspace), and `known` instance ids missing from the index are read directly. Either way no live
+    instance is lost to a damaged index.
+    """
     index = index_key(service)
     try:
         now_ms = _now_ms(await client.time())
-        indexed = await client.zrangebyscore(index, f"({now_ms}", "+inf", withscores=True)
+        indexed = cast(
+            _Scored,
+            await client.zrangebyscore(index, f"({now_ms}", "+inf", start=0, num=MAX_INSTANCES, withscores=True),
+        )
+        listed = {_text(member) for member, _ in indexed}
+        unlisted = [i for i in known if i not in listed]
+        if not indexed and scan:
+            unlisted = list(dict.fromkeys([*unlisted, *await _scan_instance_ids(client, service)]))
         async with client.pipeline(transaction=False) as pipe:
             for member, _ in indexed:
                 pipe.hgetall(instance_key(service, _text(member)))
-            rows = await pipe.execute()
+            for instance_id in unlisted:
+                pipe.hgetall(instance_key(service, instance_id))
+                pipe.pttl(instance_key(service, instance_id))
+            replies = await pipe.execute()
     except RedisError as exc:
         raise RegistryError(f"lookup of service {service!r} failed: ZRANGEBYSCORE {index} + HGETALL: {exc}") from exc
-    return _parse_entries(service, indexed, rows, serving_only=True), now_ms
+    scored, rows = list(indexed), replies[: len(indexed)]
+    unlisted_replies = replies[len(indexed):]
+    for instance_id, fields, ttl_ms in zip(unlisted, unlisted_replies[0::2], unlisted_replies[1::2], strict=True):
+        if ttl_ms > 0:  # the entry's own PEXPIRE is its expiry when the index has no score for it
+            scored.append((instance_id, now_ms + ttl_ms))
+            rows.append(fields)
+    return _parse_entries(service, scored, rows, serving_only=False), now_ms
+
+
+async def _scan_instance_ids(client: redis.asyncio.Redis, service: str) -> list[str]:
+    prefix = instance_key(service, "")
+    found: list[str] = []
+    async for key in client.scan_iter(match=prefix + "*", count=_SCAN_COUNT):
+        found.append(_text(key)[len(prefix):])
+        if len(found) >= MAX_INSTANCES:
+            break
+    return found
 
 
 def lookup_sync(client: redis.Redis, service: str) -> list[ServiceInstance]:
@@ -222,7 +271,7 @@ def lookup_sync(client: redis.Redis, service: str) -> list[ServiceInstance]:
     index = index_key(service)
     try:
         now_ms = _now_ms(client.time())
-        indexed = client.zrangebyscore(index, f"({now_ms}", "+inf", withscores=True)
+        indexed = cast(_Scored, client.zrangebyscore(index, f"({now_ms}", "+inf", withscores=True))
         with client.pipeline(transaction=False) as pipe:
             for member, _ in indexed:
                 pipe.hgetall(instance_key(service, _text(member)))
@@ -244,7 +293,7 @@ def registry_snapshot(client: redis.Redis) -> dict[str, list[dict[str, Any]]]:
     snapshot = {}
     try:
         for service in sorted(_text(name) for name in client.smembers(SERVICES_KEY)):
-            indexed = client.zrange(index_key(service), 0, -1, withscores=True)
+            indexed = cast(_Scored, client.zrange(index_key(service), 0, -1, withscores=True))
             with client.pipeline(transaction=False) as pipe:
                 for member, _ in indexed:
                     pipe.hgetall(instance_key(service, _text(member)))
@@ -341,7 +390,7 @@ class ServiceRegistration:
 
     async def heartbeat(self) -> bool:
         """Upsert the full entry now; False when a newer incarnation owns it (it is left untouched)."""
-        args = [
+        args: list[str | int] = [
             self.instance_id, self.service, str(self.incarnation), self.status, self.ttl_ms, self.host, self.port,
             self.version, self.api_version, self._started_at_ms or "", json.dumps(self.meta), EVENTS_MAXLEN,
         ]
@@ -430,6 +479,7 @@ class ServiceResolver:
         self._cache: dict[str, list[ServiceInstance]] = {}
         self._sources: dict[str, str] = {}
         self._next_read: dict[str, float] = {}  # service -> loop time of its next full read
+        self._scanned_at: dict[str, float] = {}  # service -> loop time its empty index was last made up by a SCAN
         self._callbacks: list[Callable[[str, list[ServiceInstance]], None]] = []
         self._unreachable = False
         self._task: asyncio.Task[None] | None = None
@@ -475,14 +525,35 @@ class ServiceResolver:
     async def refresh(self, service: str) -> list[ServiceInstance]:
         """Read `service` from Redis now and watch it; RegistryError if Redis is unreachable."""
         self._next_read.setdefault(service, 0.0)
+        known = [i.instance_id for i in self._cache.get(service, [])]
+        # A service without instances is usual (not deployed, stopped): its empty index is scanned for entries at
+        # most once per refresh interval; one that had instances, at once.
+        now = asyncio.get_running_loop().time()
+        scan = bool(known) or now - self._scanned_at.get(service, -math.inf) >= self._refresh_interval_s
         try:
-            found, redis_now_ms = await _timed_lookup(self._redis, service)
+            entries, redis_now_ms = await read_entries(self._redis, service, known=known, scan=scan)
         except RegistryError as exc:
             self._enter_outage(exc)
             raise
+        if scan:
+            self._scanned_at[service] = now
         self._clock_offset_ms = redis_now_ms - time.time_ns() // 1_000_000
+        present = {i.instance_id for i in entries}
+        # Gone from Redis without a `down` event: a restarted Redis, a deleted key. The instance heartbeats its entry
+        # back within a third of its TTL; until its known expiry it is still called. The cache is taken after the
+        # read, so an instance whose `down` was heard meanwhile (_forget) stays gone.
+        unconfirmed = [
+            i for i in self._cache.get(service, []) if i.instance_id not in present and i.expires_at_ms > redis_now_ms
+        ]
+        found = [i for i in entries if i.status == SERVING] + unconfirmed
         self._store(service, found)
         return list(found)
+
+    def _forget(self, service: str, instance_id: str) -> None:
+        """An instance deregistered (a `down` event): stop calling it before the next read confirms it."""
+        cached = self._cache.get(service)
+        if cached is not None:
+            self._store(service, [i for i in cached if i.instance_id != instance_id])
 
     def _store(self, service: str, found: list[ServiceInstance]) -> None:
         if self._unreachable:
@@ -515,7 +586,7 @@ class ServiceResolver:
             try:
                 if last_id is None:
                     # after (re)connecting: take the stream's tail, then re-read everything read before it
-                    tail = await self._redis.xrevrange(EVENTS_KEY, count=1)
+                    tail = cast(_Entries, await self._redis.xrevrange(EVENTS_KEY, count=1))
                     last_id = _text(tail[0][0]) if tail else "0-0"
                     self._next_read = dict.fromkeys(self._next_read, 0.0)
                 now = loop.time()
@@ -524,12 +595,18 @@ class ServiceResolver:
                         await self.refresh(service)
                 wait_s = min(self._next_read.values(), default=now + self._block_ms / 1000) - loop.time()
                 block_ms = max(1, min(self._block_ms, int(wait_s * 1000)))
-                replies = await self._redis.xread({EVENTS_KEY: last_id}, count=500, block=block_ms)
+                replies = cast(
+                    list[tuple[str | bytes, _Entries]] | None,
+                    await self._redis.xread({EVENTS_KEY: last_id}, count=500, block=block_ms),
+                )
                 named = set()
                 for _stream, events in replies or []:
-                    for event_id, fields in events:
+                    for event_id, raw in events:
                         last_id = _text(event_id)
-                        named.add(_text(fields.get("service") or fields.get(b"service") or ""))
+                        fields = {_text(k): _text(v) for k, v in raw.items()}
+                        named.add(fields.get("service", ""))
+                        if fields.get("type") == "down":
+                            self._forget(fields.get("service", ""), fields.get("instance_id", ""))
                 for service in named & self._next_read.keys():
                     await self.refresh(service)
             except (RedisError, RegistryError) as exc:

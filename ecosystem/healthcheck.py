@@ -33,7 +33,8 @@ def check(endpoint: str, service: str, timeout: float, tls: TlsFiles | None = No
     grpc_service = GRPC_SERVICES[service]
     with _channel(endpoint, service, tls) as channel:
         try:
-            response = health_pb2_grpc.HealthStub(channel).Check(
+            # types-grpcio-health-checking declares HealthStub without its methods.
+            response = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=grpc_service), timeout=timeout
             )
         except grpc.RpcError as exc:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import grpc
 
+from ecosystem.errors import EcosystemError
+
 SECURE = "secure"
 INSECURE = "insecure"
 MODES = (SECURE, INSECURE)
@@ -33,11 +35,11 @@ METHOD_POLICY: Mapping[str, frozenset[str]] = {
     _COORDINATOR + "EndChaosEvent": _CONTROL,
     _COORDINATOR + "StartScenario": _CONTROL,
     _COORDINATOR + "CompleteScenario": _CONTROL,
-    _COORDINATOR + "RecordScenarioOutcome": _CONTROL | {"trading-system-engine"},
+    _COORDINATOR + "RecordOutcome": _CONTROL | {"trading-system-engine"},
 }
 
 
-class SecurityError(ValueError):
+class SecurityError(ValueError, EcosystemError):
     """Security settings that cannot work: names the setting and what is missing."""
 
 
@@ -73,8 +75,9 @@ def expect_identity(identity: str) -> tuple[tuple[str, str], ...]:
 
 def peer_identity(context: grpc.aio.ServicerContext) -> str:
     """The caller's identity (its certificate's DNS subjectAltName), "" on a plaintext or anonymous call."""
-    names = (context.auth_context() or {}).get("x509_subject_alternative_name") or []
-    return names[0].decode() if names else ""
+    names = (context.auth_context() or {}).get("x509_subject_alternative_name") or ()
+    first = next(iter(names), None)
+    return first.decode() if first is not None else ""
 
 
 def impersonation(context: grpc.aio.ServicerContext, service: str, what: str) -> str | None:

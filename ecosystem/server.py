@@ -30,10 +30,12 @@ from redis.backoff import ExponentialBackoff
 
 from ecosystem import logs
 from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
+from ecosystem.backoff import Backoff
 from ecosystem.client_manager import InterServiceClientManager
 from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.control_plane import ControlPlaneLink, FaultInjector
 from ecosystem.discovery import RegistryError, ServiceRegistration, ServiceResolver, Superseded
+from ecosystem.limits import MAX_REQUEST_BYTES, request_problem
 from ecosystem.performance import PerformanceMonitor, to_proto
 from ecosystem.security import denial, peer_identity
 from ecosystem.settings import Settings
@@ -44,10 +46,17 @@ SERVER_OPTIONS = (
     ("grpc.so_reuseport", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    # A larger request is RESOURCE_EXHAUSTED before it is parsed; smaller ones meet ecosystem.limits.
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
 )
 # Infrastructure methods are neither counted in the statistics nor subject to injected faults.
 INFRASTRUCTURE_PREFIXES = ("/grpc.health.", "/grpc.reflection.", "/ecosystem.common.v1.StatsService/")
-REGISTRATION_RETRY_S = 0.5
+# Constant: a service that cannot register yet should notice Redis back within half a second.
+REGISTRATION_RETRY = Backoff(initial_s=0.5, max_s=0.5)
+# A stopping instance serves on after deregistering until no call has come for DRAIN_QUIET_S: its callers have
+# heard of the `down` event and call other instances, so no call meets a closed port. At most half the grace.
+DRAIN_QUIET_S = 0.3
+DRAIN_POLL_S = 0.05
 
 
 class _Middleware(grpc.aio.ServerInterceptor):
@@ -69,6 +78,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
         self._faults = faults
         self._tracing = tracing
         self._authorize = authorize
+        self.calls_started = 0  # business calls, which a drain waits to see stop
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Abort with UNAUTHENTICATED / PERMISSION_DENIED unless the caller's identity may call `method`."""
@@ -81,21 +91,23 @@ class _Middleware(grpc.aio.ServerInterceptor):
             await context.abort(*refused)
 
     async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]], details: Any
-    ) -> grpc.RpcMethodHandler:
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]], details: Any
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(details)
         if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED without running any handler
             return handler
         method = details.method
+        handler = _validated(handler)
         if method.startswith(INFRASTRUCTURE_PREFIXES):
             return handler if self._tracing is None else self._tracing.traced_handler(handler, method)
         if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary(method, handler.unary_unary, details.invocation_metadata))
+            return _replaced(handler, unary_unary=self._unary(method, handler.unary_unary, details.invocation_metadata))
         if handler.unary_stream is not None:
-            handler = handler._replace(unary_stream=self._stream(method, handler.unary_stream))
+            handler = _replaced(handler, unary_stream=self._stream(method, handler.unary_stream))
         elif handler.stream_unary is not None or handler.stream_stream is not None:
             # No business method streams requests today; one that does is refused until it is wrapped here.
-            handler = handler._replace(
+            handler = _replaced(
+                handler,
                 stream_unary=handler.stream_unary and self._refused(method),
                 stream_stream=handler.stream_stream and self._refused(method),
             )
@@ -111,6 +123,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             ok = False
+            self.calls_started += 1
             self._performance.begin(method)
             try:
                 await self._admit(method, context)
@@ -139,6 +152,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
         if inspect.isasyncgenfunction(behaviour):
 
             async def generate(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                self.calls_started += 1
                 await self._admit(method, context)
                 await self._faults.before_call(method, context)
                 try:
@@ -152,6 +166,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             return generate
 
         async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            self.calls_started += 1
             await self._admit(method, context)
             await self._faults.before_call(method, context)
             try:
@@ -170,6 +185,92 @@ class _Middleware(grpc.aio.ServerInterceptor):
         await context.abort(
             grpc.StatusCode.INTERNAL, f"{self._service} failed in {method}: {type(exc).__name__}: {exc}"
         )
+
+
+class _Undecodable:
+    """A request body that does not parse: the handler answers INVALID_ARGUMENT instead of gRPC's UNKNOWN
+    with the parser's exception in its details."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _decoding(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    owner = getattr(deserialize, "__self__", None)  # the generated message class of `Type.FromString`
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    type_name = descriptor.full_name if descriptor is not None else "the request type"
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, and UnicodeDecodeError from a string field that is not UTF-8
+            return _Undecodable(type_name)
+
+    return decode
+
+
+async def _refuse_invalid(request: Any, context: grpc.aio.ServicerContext) -> None:
+    if isinstance(request, _Undecodable):
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request body is not a valid {request.type_name}: corrupt wire data or a string that is not UTF-8",
+        )
+    problem = request_problem(request)
+    if problem is not None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid {request.DESCRIPTOR.name}: {problem}")
+
+
+def _replaced(handler: grpc.RpcMethodHandler, **fields: Any) -> grpc.RpcMethodHandler:
+    """`handler` with `fields` (its behaviours, its deserializer) replaced."""
+    # grpc's handlers are namedtuples; its stubs declare only the abstract RpcMethodHandler.
+    return handler._replace(**fields)  # type: ignore[attr-defined]
+
+
+def _validated(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """`handler` answering INVALID_ARGUMENT, before its behaviour uses it, for a request that does not decode or
+    has a field over its limit (ecosystem.limits)."""
+    if handler.request_deserializer is None:
+        return handler
+    handler = _replaced(handler, request_deserializer=_decoding(handler.request_deserializer))
+    before = _checked_stream if handler.request_streaming else _checked_request
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        behaviour = getattr(handler, kind)
+        if behaviour is not None:
+            return _replaced(handler, **{kind: _around(behaviour, before)})
+    return handler
+
+
+async def _checked_request(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    await _refuse_invalid(request, context)
+    return request
+
+
+async def _checked_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def checked() -> Any:
+        async for request in requests:
+            await _refuse_invalid(request, context)
+            yield request
+
+    return checked()
+
+
+def _around(behaviour: Callable[..., Any], before: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """`behaviour` given what `before` makes of its request (or request stream), keeping its kind: gRPC tells
+    handlers that yield responses from handlers that write them by that kind."""
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def generate(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async for item in behaviour(await before(request, context), context):
+                yield item
+
+        return generate
+
+    async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await behaviour(await before(request, context), context)
+
+    return run
 
 
 class _StatsServicer(stats_pb2_grpc.StatsServiceServicer):
@@ -229,7 +330,7 @@ class ServiceHost:
             tracing=self.tracing,
         )
         self.control_plane = ControlPlaneLink(self.service_name, self.instance_id, self.clients, self.faults)
-        middleware = _Middleware(
+        self._middleware = middleware = _Middleware(
             self.service_name, self.performance, self.faults, self.tracing, authorize=settings.secure
         )
         self.server = grpc.aio.server(interceptors=[middleware], options=SERVER_OPTIONS)
@@ -319,6 +420,7 @@ class ServiceHost:
 
     async def _register(self, registration: ServiceRegistration) -> bool:
         """Register, retrying while Redis is unreachable; False when asked to stop first."""
+        failures = 0
         while not self._stopping.is_set():
             try:
                 await registration.start()
@@ -327,9 +429,11 @@ class ServiceHost:
                 self._superseded(exc.owner_incarnation)
                 return False
             except RegistryError as exc:
-                logs.log_event("registration_failed", level="warning", error=str(exc), retry_in_s=REGISTRATION_RETRY_S)
+                failures += 1
+                retry_in_s = REGISTRATION_RETRY.delay(failures)
+                logs.log_event("registration_failed", level="warning", error=str(exc), retry_in_s=retry_in_s)
             try:
-                await asyncio.wait_for(self._stopping.wait(), REGISTRATION_RETRY_S)
+                await asyncio.wait_for(self._stopping.wait(), retry_in_s)
             except TimeoutError:
                 pass
         return False
@@ -343,7 +447,24 @@ class ServiceHost:
             await registration.stop()
         except (RegistryError, OSError) as exc:
             logs.log_event("deregistration_failed", level="warning", error=str(exc))
+        waited_s = await self._await_callers_gone(grace / 2)
         for callback in self._shutdown_callbacks:
             await callback()
-        await self.server.stop(grace)
+        # In-flight calls finish within what is left of the grace; new ones are refused (UNAVAILABLE), which
+        # callers retry on another instance.
+        await self.server.stop(grace - waited_s)
         logs.log_event("stopped")
+
+    async def _await_callers_gone(self, limit_s: float) -> float:
+        """Serve on until no call has arrived for DRAIN_QUIET_S, or for `limit_s`; the seconds waited."""
+        loop = asyncio.get_running_loop()
+        started = quiet_since = loop.time()
+        first = seen = self._middleware.calls_started
+        while (now := loop.time()) - started < limit_s and now - quiet_since < DRAIN_QUIET_S:
+            await asyncio.sleep(DRAIN_POLL_S)
+            if self._middleware.calls_started != seen:
+                seen, quiet_since = self._middleware.calls_started, loop.time()
+        waited_s = loop.time() - started
+        logs.log_event("callers_gone" if now - quiet_since >= DRAIN_QUIET_S else "drain_wait_ended",
+                       waited_s=round(waited_s, 3), calls_while_draining=seen - first)
+        return waited_s

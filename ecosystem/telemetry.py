@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -79,7 +79,9 @@ class Tracing:
         self._pending: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
-    def server_span(self, method: str, metadata: Metadata | None, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    def server_span(
+        self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None, context: grpc.aio.ServicerContext
+    ) -> Iterator[None]:
         """A SERVER span for `method` ("/pkg.Service/Method"), current while the block runs.
 
         Its parent is the `traceparent` in the request `metadata`; it ends with the status code the
@@ -118,7 +120,8 @@ class Tracing:
             behaviour = getattr(handler, kind)
             if behaviour is not None:
                 traced = self._traced(behaviour, method)
-                return handler if traced is None else handler._replace(**{kind: traced})
+                # grpc's handlers are namedtuples; its stubs declare only the abstract RpcMethodHandler.
+                return handler if traced is None else handler._replace(**{kind: traced})  # type: ignore[attr-defined]
         return handler
 
     def traced_channel(self, channel: grpc.aio.Channel) -> TracedChannel:

@@ -1,7 +1,8 @@
 @allure.epic:Service_communication @contract.trading
 Feature: The trading engine fails fast while the risk monitor is down and recovers by itself
   Calls to another service go through a circuit breaker that counts transport failures only,
-  retry UNAVAILABLE only, and carry the caller's remaining deadline.
+  retry UNAVAILABLE only (and skip an instance that does not serve the service at all), and carry
+  the caller's remaining deadline.
 
   Background:
     Given the trading engine's breaker opens after 5 consecutive transport failures and probes again after 2 seconds

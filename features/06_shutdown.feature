@@ -9,7 +9,7 @@ Feature: A stopping instance drains
   @critical @needs.stop @needs.chaos
   Scenario: An instance stopped mid-call finishes the call, answers NOT_SERVING meanwhile and exits 0
     Given a health watch on "risk-monitor" is open
-    And the test coordinator injects 500 ms of latency into "risk-monitor" for 60000 ms
+    And the test coordinator injects 800 ms of latency into "risk-monitor" for 60000 ms
     And the chaos event becomes INJECTED
     When an order for 1 BTC-USD at 100 is in flight at "risk-monitor"
     And "risk-monitor" is sent SIGTERM

@@ -1,4 +1,5 @@
-"""Fixtures shared by the pytest suite: one real redis-server per session, emptied before each test."""
+"""Fixtures shared by the pytest suite: one real redis-server per session, emptied before each test, and the
+four services as real processes, one stack per test module that asks for it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import redis
 import redis.asyncio
 
 from acceptance.redis_server import RedisServer
+from acceptance.targets.local import LocalTarget
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +34,14 @@ async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
+    """The four services as processes (LocalTarget, mTLS), one stack per module: what a module's tests do to
+    its stack (configuration written, scenarios started, chaos injected) cannot reach another module's."""
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    target = LocalTarget(log_dir=tmp_path_factory.mktemp(f"{name}-logs"))
+    target.start()
+    yield target
+    target.stop_all()

@@ -151,6 +151,46 @@ async def test_a_call_to_a_vanished_instance_is_retried_on_the_other_one(cluster
     assert status.failures == 0 and status.breaker.state == "CLOSED"
 
 
+async def test_an_instance_that_refused_the_connection_is_called_only_when_no_other_is_left(
+    cluster: Cluster, make_manager
+) -> None:
+    gone = await cluster.add("gone")
+    await cluster.add("alive")
+    manager = make_manager()
+    await manager.watch(RISK_MONITOR)
+    await gone.server.stop(grace=None)
+
+    answered_by = [(await check(manager)).instance_id for _ in range(6)]
+
+    assert answered_by == ["alive"] * 6
+    assert (await manager.status(RISK_MONITOR)).retries <= 1, "only the first call met the refusing instance"
+
+
+async def test_an_entry_pointing_at_another_service_is_skipped_and_reported(
+    cluster: Cluster, make_manager, aredis: aioredis.Redis
+) -> None:
+    alive = await cluster.add("alive")
+    other = grpc.aio.server(options=[("grpc.so_reuseport", 0)])  # serves no RiskMonitorService
+    port = other.add_insecure_port("127.0.0.1:0")
+    await other.start()
+    impostor = ServiceRegistration(aredis, service=RISK_MONITOR, host="127.0.0.1", port=port, version="x", ttl_ms=3_000)
+    await impostor.start()
+    try:
+        manager = make_manager()
+        assert len(await manager.watch(RISK_MONITOR)) == 2
+
+        answered_by = [(await check(manager)).instance_id for _ in range(4)]
+
+        assert answered_by == ["alive"] * 4 and alive.servicer.hits == 4
+        status = await manager.status(RISK_MONITOR)
+        assert [r.instance_id for r in status.rejected] == [impostor.instance_id]
+        assert "does not serve ecosystem.risk.v1.RiskMonitorService" in status.rejected[0].reason
+        assert status.failures == 0
+    finally:
+        await impostor.stop()
+        await other.stop(grace=None)
+
+
 async def test_unavailable_is_tried_exactly_retry_attempts_times_then_named_in_the_error(
     cluster: Cluster, make_manager
 ) -> None:

@@ -59,7 +59,7 @@ class ConfigServer:
 
 
 async def start_config_server(redis: aioredis.Redis) -> ConfigServer:
-    store = ConfigStore(redis)
+    store = ConfigStore(redis, seed=DEFAULT_SEED)  # seeds again after a flush, as the service does
     await store.seed(DEFAULT_SEED)
     servicer = CountingServicer(store)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -166,6 +166,40 @@ async def test_a_watched_change_replaces_the_cached_value_without_a_fetch(
         what=f"the watch delivers {MAX_QUANTITY} = 7 (version 2) to the client's cache",
     )
     assert (client.stats().fetches, config_server.servicer.gets) == (1, 1)
+
+
+async def test_a_reseeded_value_replaces_a_cached_later_version(
+    client: ConfigurationServiceClient, config_server: ConfigServer, clock: FakeClock, aredis: aioredis.Redis
+) -> None:
+    await config_server.set(MAX_QUANTITY, "7", config_pb2.VALUE_TYPE_NUMBER)
+    await config_server.set(MAX_QUANTITY, "8", config_pb2.VALUE_TYPE_NUMBER)
+    assert (await client.get(MAX_QUANTITY)).version == 3
+    await aredis.flushall()  # a Redis restart without persistence: the next read seeds again, at version 1
+
+    clock.now += TTL_S + 1
+    reseeded = await client.get(MAX_QUANTITY)
+
+    assert (reseeded.value, reseeded.version) == ("1000", 1)
+
+
+async def test_changes_to_keys_the_client_never_read_are_not_cached(
+    client: ConfigurationServiceClient, config_server: ConfigServer
+) -> None:
+    await client.start()
+    await asyncio.wait_for(client.watching.wait(), WAIT_S)
+    assert await client.get_number(MAX_QUANTITY) == 1000.0
+    for index in range(20):
+        await config_server.set(f"app.unread_{index}", "x", config_pb2.VALUE_TYPE_STRING)
+    await config_server.set(MAX_QUANTITY, "8", config_pb2.VALUE_TYPE_NUMBER)
+
+    # The last change arrives after the twenty before it, on the same stream.
+    await wait_until_async(
+        lambda: client.get(MAX_QUANTITY),
+        lambda value: value.value == "8",
+        timeout=WAIT_S,
+        what=f"the watch delivers {MAX_QUANTITY} = 8 after twenty changes to other keys",
+    )
+    assert client.stats().cache_size == 1
 
 
 async def test_a_change_missed_while_the_watch_was_down_is_read_when_it_reconnects(

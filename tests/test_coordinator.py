@@ -13,7 +13,14 @@ from acceptance.waits import wait_until_async
 from ecosystem.api.coordinator.v1 import coordinator_pb2 as pb
 from ecosystem.api.coordinator.v1 import coordinator_pb2_grpc
 from ecosystem.names import RISK_MONITOR, TRADING_SYSTEM_ENGINE
-from ecosystem.services.test_coordinator import RECOVERY_GRACE_MS, TestCoordinatorServicer
+from ecosystem.services.test_coordinator import (
+    COMPLETED_KEPT_S,
+    MAX_ACTIVE_EVENTS,
+    MAX_ACTIVE_SCENARIOS,
+    MAX_KEPT_OUTCOMES,
+    RECOVERY_GRACE_MS,
+    TestCoordinatorServicer,
+)
 
 T0 = 1_700_000_000.0
 
@@ -118,30 +125,35 @@ def outcome(result: str, order_id: str = "o-1", service: str = TRADING_SYSTEM_EN
 async def test_outcomes_are_counted_while_the_scenario_is_active(coordinator: Coordinator) -> None:
     stub = coordinator.stub
     scenario = await stub.StartScenario(pb.StartScenarioRequest(name="orders"))
-    record = pb.RecordScenarioOutcomeRequest
-    for index, result in enumerate(["ACCEPTED", "ACCEPTED", "REJECTED", "FAILED", "ACCEPTED"]):
-        updated = await stub.RecordScenarioOutcome(record(scenario_id=scenario.scenario_id, outcome=outcome(result)))
-        assert len(updated.outcomes) == index + 1
+    other = await stub.StartScenario(pb.StartScenarioRequest(name="other"))
+    both = [scenario.scenario_id, other.scenario_id]
+    for result in ["ACCEPTED", "ACCEPTED", "REJECTED", "FAILED", "ACCEPTED"]:
+        answer = await stub.RecordOutcome(pb.RecordOutcomeRequest(scenario_ids=both, outcome=outcome(result)))
+        assert list(answer.recorded) == both and not answer.not_recorded
+    updated = await stub.GetScenario(pb.GetScenarioRequest(scenario_id=scenario.scenario_id))
+    assert len(updated.outcomes) == 5
     assert dict(updated.outcome_counts) == {"ACCEPTED": 3, "REJECTED": 1, "FAILED": 1}
     assert updated.outcomes[0].recorded_at.ToSeconds() == int(T0)
 
     await expect_error(
-        stub.RecordScenarioOutcome(record(scenario_id=scenario.scenario_id, outcome=outcome("MAYBE"))),
+        stub.RecordOutcome(pb.RecordOutcomeRequest(scenario_ids=both, outcome=outcome("MAYBE"))),
         grpc.StatusCode.INVALID_ARGUMENT, "outcome.outcome", "MAYBE",
     )
     await expect_error(
-        stub.RecordScenarioOutcome(record(scenario_id=scenario.scenario_id, outcome=outcome("FAILED", service="x"))),
+        stub.RecordOutcome(pb.RecordOutcomeRequest(scenario_ids=both, outcome=outcome("FAILED", service="x"))),
         grpc.StatusCode.INVALID_ARGUMENT, "outcome.service",
     )
     await expect_error(
-        stub.RecordScenarioOutcome(record(scenario_id="missing", outcome=outcome("ACCEPTED"))),
-        grpc.StatusCode.NOT_FOUND, "scenario not found: missing",
+        stub.RecordOutcome(pb.RecordOutcomeRequest(outcome=outcome("ACCEPTED"))),
+        grpc.StatusCode.INVALID_ARGUMENT, "scenario_ids",
     )
     await stub.CompleteScenario(pb.CompleteScenarioRequest(scenario_id=scenario.scenario_id))
-    await expect_error(
-        stub.RecordScenarioOutcome(record(scenario_id=scenario.scenario_id, outcome=outcome("ACCEPTED"))),
-        grpc.StatusCode.FAILED_PRECONDITION, scenario.scenario_id, "completed",
-    )
+    request = pb.RecordOutcomeRequest(scenario_ids=[*both, "missing"], outcome=outcome("ACCEPTED"))
+    answer = await stub.RecordOutcome(request)
+    assert list(answer.recorded) == [other.scenario_id]
+    assert list(answer.not_recorded) == [
+        f"{scenario.scenario_id}: scenario 'orders' is completed", "missing: scenario not found"
+    ]
 
 
 # Chaos events
@@ -403,8 +415,7 @@ async def test_a_late_subscriber_gets_what_is_still_active(coordinator: Coordina
     done = await stub.StartScenario(pb.StartScenarioRequest(name="done"))
     await stub.CompleteScenario(pb.CompleteScenarioRequest(scenario_id=done.scenario_id))
     active = await stub.StartScenario(pb.StartScenarioRequest(name="active"))
-    record = pb.RecordScenarioOutcomeRequest(scenario_id=active.scenario_id, outcome=outcome("ACCEPTED"))
-    await stub.RecordScenarioOutcome(record)
+    await stub.RecordOutcome(pb.RecordOutcomeRequest(scenario_ids=[active.scenario_id], outcome=outcome("ACCEPTED")))
 
     call = stub.WatchControlEvents(pb.WatchControlEventsRequest(service=RISK_MONITOR, instance_id="late"))
     replayed = [await asyncio.wait_for(call.read(), 5) for _ in range(4)]
@@ -427,3 +438,44 @@ async def test_watch_rejects_unknown_services_and_ends_on_request(coordinator: C
     await coordinator.servicer.end_streams()
     assert await asyncio.wait_for(call.read(), 5) is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_active_scenarios_are_bounded_and_completed_ones_expire(coordinator: Coordinator) -> None:
+    stub = coordinator.stub
+    started = [await stub.StartScenario(pb.StartScenarioRequest(name=f"s{i}")) for i in range(MAX_ACTIVE_SCENARIOS)]
+
+    await expect_error(
+        stub.StartScenario(pb.StartScenarioRequest(name="one too many")),
+        grpc.StatusCode.RESOURCE_EXHAUSTED, f"{MAX_ACTIVE_SCENARIOS} scenarios are active",
+    )
+    first = started[0].scenario_id
+    await stub.CompleteScenario(pb.CompleteScenarioRequest(scenario_id=first))
+    await stub.StartScenario(pb.StartScenarioRequest(name="now there is room"))
+    assert (await stub.GetScenario(pb.GetScenarioRequest(scenario_id=first))).name == "s0", "kept a while"
+
+    coordinator.clock.advance_ms(int(COMPLETED_KEPT_S * 1000) + 1)
+    await stub.CompleteScenario(pb.CompleteScenarioRequest(scenario_id=started[1].scenario_id))
+    await expect_error(
+        stub.GetScenario(pb.GetScenarioRequest(scenario_id=first)), grpc.StatusCode.NOT_FOUND, first
+    )
+
+
+async def test_a_scenario_keeps_its_latest_outcomes_and_counts_them_all(coordinator: Coordinator) -> None:
+    stub = coordinator.stub
+    scenario = await stub.StartScenario(pb.StartScenarioRequest(name="long"))
+    for index in range(MAX_KEPT_OUTCOMES + 5):
+        record = outcome("ACCEPTED", f"o-{index}")
+        await stub.RecordOutcome(pb.RecordOutcomeRequest(scenario_ids=[scenario.scenario_id], outcome=record))
+
+    kept = await stub.GetScenario(pb.GetScenarioRequest(scenario_id=scenario.scenario_id))
+    assert len(kept.outcomes) == MAX_KEPT_OUTCOMES and kept.outcomes[0].order_id == "o-5"
+    assert kept.outcome_counts["ACCEPTED"] == MAX_KEPT_OUTCOMES + 5
+
+
+async def test_pending_chaos_events_are_bounded(coordinator: Coordinator) -> None:
+    stub = coordinator.stub
+    events = [await stub.InjectChaos(latency()) for _ in range(MAX_ACTIVE_EVENTS)]
+
+    await expect_error(stub.InjectChaos(latency()), grpc.StatusCode.RESOURCE_EXHAUSTED, "EndChaosEvent")
+    await stub.EndChaosEvent(pb.EndChaosEventRequest(event_id=events[0].event_id))
+    assert (await stub.InjectChaos(latency())).status == pb.PENDING

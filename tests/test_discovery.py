@@ -483,3 +483,57 @@ def test_an_entry_no_caller_can_dial_is_never_returned(redis_url: str, host: str
     client.zadd(index_key(SERVICE), {"x": now_ms + 60_000})
 
     assert lookup_sync(client, SERVICE) == []
+
+
+def test_an_entry_filed_under_another_service_is_never_returned(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    now_ms = int(client.time()[0]) * 1000
+    client.hset(instance_key(SERVICE, "x"), mapping={
+        "instance_id": "x", "service": "trading-system-engine", "host": "127.0.0.1", "port": "50051", "version": "1",
+        "api_version": "v1", "status": "SERVING", "started_at": now_ms, "heartbeat_at": now_ms, "incarnation": 1,
+    })
+    client.zadd(index_key(SERVICE), {"x": now_ms + 60_000})
+
+    assert lookup_sync(client, SERVICE) == []
+
+
+async def test_with_its_index_deleted_a_service_is_found_from_its_instance_keys(
+    register: Register, aredis: redis.asyncio.Redis
+) -> None:
+    entry = await register(ttl_ms=60_000)  # no heartbeat during the test re-adds it to the index
+    await aredis.delete(index_key(SERVICE))
+
+    found = await lookup(aredis, SERVICE)
+
+    assert [i.instance_id for i in found] == [entry.instance_id]
+    assert 0 < found[0].expires_at_ms - await redis_now_ms(aredis) <= 60_000, "its expiry is the entry's own PTTL"
+
+
+async def test_a_known_instance_missing_from_the_index_is_read_from_its_own_key(
+    resolver: ServiceResolver, register: Register, aredis: redis.asyncio.Redis
+) -> None:
+    first = await register(ttl_ms=60_000)
+    second = await register(ttl_ms=60_000, port=50052)
+    assert {i.instance_id for i in await resolver.refresh(SERVICE)} == {first.instance_id, second.instance_id}
+    await aredis.zrem(index_key(SERVICE), first.instance_id)
+
+    assert {i.instance_id for i in await resolver.refresh(SERVICE)} == {first.instance_id, second.instance_id}
+    # What its own key says now counts, not the cached copy: a draining instance is dropped.
+    await aredis.hset(instance_key(SERVICE, first.instance_id), "status", "DRAINING")
+    assert [i.instance_id for i in await resolver.refresh(SERVICE)] == [second.instance_id]
+
+
+async def test_a_live_instance_whose_entry_vanished_without_a_down_event_is_kept_until_its_expiry(
+    resolver: ServiceResolver, register: Register, aredis: redis.asyncio.Redis
+) -> None:
+    entry = await register(ttl_ms=60_000)
+    [known] = await resolver.refresh(SERVICE)
+    await aredis.flushall()  # what a Redis restart without persistence leaves
+
+    assert [i.instance_id for i in await resolver.refresh(SERVICE)] == [entry.instance_id]
+    assert await entry.heartbeat(), "the instance's next heartbeat writes its entry back"
+    await entry.stop()  # a graceful stop announces `down`: that one is dropped at once
+    await wait_until_async(
+        lambda: resolver.instances(SERVICE), lambda found: not found, timeout=5,
+        what=f"the resolver drops {known.instance_id} on its down event",
+    )

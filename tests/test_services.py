@@ -20,6 +20,7 @@ from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.discovery import lookup_sync
+from ecosystem.limits import MAX_REQUEST_BYTES, MAX_TEXT
 from ecosystem.names import (
     CONFIGURATION_SERVICE,
     GRPC_SERVICES,
@@ -34,14 +35,6 @@ TIMEOUT_S = 5.0
 WAIT_S = 10.0
 MAX_QUANTITY = "risk.max_order_quantity"
 CHECK_ORDER = f"/{GRPC_SERVICES[RISK_MONITOR]}/CheckOrder"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
-    target = LocalTarget(log_dir=tmp_path_factory.mktemp("services-logs"))
-    target.start()
-    yield target
-    target.stop_all()
 
 
 class Channels:
@@ -148,6 +141,42 @@ def test_a_malformed_order_is_invalid_argument_naming_each_field(channels: Chann
     for field in ("symbol", "side", "quantity"):
         assert field in details, f"{field!r} missing from {details!r}"
     assert "price" not in details and "strategy_id" not in details
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # CheckOrderRequest.order = Order(strategy_id=b"\xff\xfe"): a string field that is not UTF-8
+        (b"\x0a\x04\x12\x02\xff\xfe", "not a valid ecosystem.risk.v1.CheckOrderRequest"),
+        # a length-delimited field whose length runs past the end of the body
+        (b"\x0a\x7f\x12", "not a valid ecosystem.risk.v1.CheckOrderRequest"),
+        # well formed, with a strategy id over its limit
+        (
+            risk_pb2.CheckOrderRequest(order=risk_pb2.Order(strategy_id="s" * 129)).SerializeToString(),
+            f"order.strategy_id has 129 characters; the limit is {MAX_TEXT}",
+        ),
+    ],
+    ids=["invalid-utf8", "truncated", "over-limit"],
+)
+def test_a_request_that_does_not_decode_or_exceeds_a_limit_is_invalid_argument_without_internals(
+    channels: Channels, body: bytes, expected: str
+) -> None:
+    check_order = channels.channel(RISK_MONITOR).unary_unary(CHECK_ORDER)
+
+    with pytest.raises(grpc.RpcError) as raised:
+        check_order(body, timeout=TIMEOUT_S)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+    assert expected in raised.value.details() and "<class" not in raised.value.details()
+
+
+def test_a_request_over_the_message_limit_is_resource_exhausted(channels: Channels) -> None:
+    request = config_pb2.SetConfigurationRequest(key="app.big", value="x" * MAX_REQUEST_BYTES, environment="testing")
+
+    with pytest.raises(grpc.RpcError) as raised:
+        channels.config(ADMIN).SetConfiguration(request, timeout=TIMEOUT_S)
+
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_an_unknown_order_id_is_not_found(channels: Channels) -> None:

@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -299,6 +299,23 @@ class LocalTarget(StackTarget):
         self._children.slots[service][index] = instance
         self._wait_ready(instance, time.monotonic() + self.start_timeout)
         return instance.handle()
+
+    def add_instances(self, services: Iterable[str]) -> list[ServiceHandle]:
+        """One more instance of each of `services` (named twice, two more) at the next indices, all started at
+        once and returned once every one is registered and SERVING.
+
+        Unlike `scale`, stopped instances stay stopped and keep their slot (and log): a rolling restart starts
+        the new instances here, then SIGTERMs the old ones (`terminate_service`, `wait_exited`).
+        """
+        started = []
+        for service in services:
+            slots = self._slots(service)
+            slots.append(self._spawn(service, len(slots)))
+            started.append(slots[-1])
+        deadline = time.monotonic() + self.start_timeout
+        for instance in started:
+            self._wait_ready(instance, deadline)
+        return [instance.handle() for instance in started]
 
     def scale(self, service: str, count: int) -> list[ServiceHandle]:
         """Instances 0..count-1 run (stopped ones are started again); higher indices stop gracefully."""

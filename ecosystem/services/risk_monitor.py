@@ -4,7 +4,9 @@
 
 Limits are read through the caching configuration client on every check, so a limit changed in
 configuration-service applies as soon as the client's watch delivers it, without a restart.
-Exposure and alerts are this instance's own view.
+Exposure and alerts are this instance's own view, bounded: exposures of at most `STRATEGIES_KEPT` strategies
+(the least recently active one is forgotten first), `ALERT_QUEUE_SIZE` alerts queued per stream, at most
+`MAX_ALERT_STREAMS` streams.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
 
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
-from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient
+from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient, ConfigurationUnusable
 from ecosystem.logs import log_decision
 from ecosystem.names import GRPC_SERVICES, RISK_MONITOR
 from ecosystem.orders import order_problems
@@ -30,6 +32,8 @@ MAX_QUANTITY = "risk.max_order_quantity"
 MAX_NOTIONAL = "risk.position_limits.max_notional"
 ALLOWED_SYMBOLS = "risk.allowed_symbols"
 ALERT_QUEUE_SIZE = 1000
+MAX_ALERT_STREAMS = 64
+STRATEGIES_KEPT = 10_000
 
 
 @dataclass
@@ -45,7 +49,7 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
     def __init__(self, config: ConfigurationServiceClient, instance_id: str) -> None:
         self._config = config
         self._instance_id = instance_id
-        self._exposure: dict[str, _Exposure] = defaultdict(_Exposure)
+        self._exposures: OrderedDict[str, _Exposure] = OrderedDict()
         self._subscribers: set[tuple[str, asyncio.Queue[risk_pb2.RiskAlert | None]]] = set()
 
     async def CheckOrder(
@@ -61,8 +65,16 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
                 (MAX_QUANTITY, MAX_NOTIONAL, ALLOWED_SYMBOLS), timeout=timeout
             )
             max_quantity, max_notional, allowed = quantity.as_number(), notional_limit.as_number(), symbols.as_json()
+        except ConfigurationUnusable as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"risk-monitor cannot use its limits: {exc}")
         except ConfigurationError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"risk-monitor cannot read its limits: {exc}")
+        if not (isinstance(allowed, list) and all(isinstance(symbol, str) for symbol in allowed)):
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"risk-monitor cannot check orders: {ALLOWED_SYMBOLS} is {symbols.value[:80]}, expected a JSON list "
+                'of symbols such as ["BTC-USD"]',
+            )
         notional = order.quantity * order.price
         breaches = []
         if order.quantity > max_quantity:
@@ -76,7 +88,7 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
             "order_checked", order_id=order.order_id, decision="REJECTED" if reasons else "APPROVED", reasons=reasons,
             max_quantity=max_quantity, max_notional=max_notional,
         )
-        exposure = self._exposure[order.strategy_id]
+        exposure = self._exposure(order.strategy_id)
         if reasons:
             exposure.rejected += 1
             for limit, value, observed, _ in breaches:
@@ -97,13 +109,13 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
     ) -> risk_pb2.ReportStrategyStatusResponse:
         if not request.strategy_id or not request.status:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "strategy_id and status are required")
-        self._exposure[request.strategy_id].last_status = request.status
+        self._exposure(request.strategy_id).last_status = request.status
         return risk_pb2.ReportStrategyStatusResponse(accepted=True)
 
     async def GetRiskMetrics(
         self, request: risk_pb2.GetRiskMetricsRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.RiskMetrics:
-        exposure = self._exposure.get(request.strategy_id)
+        exposure = self._exposures.get(request.strategy_id)
         if exposure is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no risk metrics for strategy {request.strategy_id!r}")
         return risk_pb2.RiskMetrics(
@@ -118,6 +130,11 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
     async def StreamRiskAlerts(
         self, request: risk_pb2.StreamRiskAlertsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[risk_pb2.RiskAlert]:
+        if len(self._subscribers) >= MAX_ALERT_STREAMS:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"risk-monitor serves at most {MAX_ALERT_STREAMS} StreamRiskAlerts streams; retry when one ends",
+            )
         subscriber = (request.strategy_id, asyncio.Queue[risk_pb2.RiskAlert | None](ALERT_QUEUE_SIZE))
         self._subscribers.add(subscriber)
         try:
@@ -125,6 +142,16 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
                 yield alert
         finally:
             self._subscribers.discard(subscriber)
+
+    def _exposure(self, strategy_id: str) -> _Exposure:
+        exposure = self._exposures.get(strategy_id)
+        if exposure is None:
+            exposure = self._exposures[strategy_id] = _Exposure()
+            if len(self._exposures) > STRATEGIES_KEPT:
+                self._exposures.popitem(last=False)
+        else:
+            self._exposures.move_to_end(strategy_id)
+        return exposure
 
     async def end_streams(self) -> None:
         for _, queue in list(self._subscribers):

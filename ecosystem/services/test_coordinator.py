@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
+from ecosystem.errors import EcosystemError
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES, TEST_COORDINATOR
 from ecosystem.security import impersonation
 from ecosystem.server import ServiceHost
@@ -31,8 +32,17 @@ from ecosystem.settings import Settings
 
 MAX_DURATION_MS = 600_000
 MAX_DELAY_MS = 60_000
-# A scenario keeps its most recent outcomes only; outcome_counts counts them all.
-MAX_KEPT_OUTCOMES = 1_000
+# Memory stays bounded whoever calls: a scenario keeps its most recent outcomes only (outcome_counts counts them
+# all); at most MAX_ACTIVE_SCENARIOS run at once, and completed ones are kept for COMPLETED_KEPT_S, at most
+# COMPLETED_KEPT of them. Likewise chaos events: MAX_ACTIVE_EVENTS pending or injected, ENDED_EVENTS_KEPT over.
+MAX_KEPT_OUTCOMES = 256
+MAX_ACTIVE_SCENARIOS = 32
+COMPLETED_KEPT = 64
+COMPLETED_KEPT_S = 600.0
+MAX_ACTIVE_EVENTS = 64
+ENDED_EVENTS_KEPT = 256
+# A control stream this far behind is ended: its instance reconnects and gets the current state replayed.
+CONTROL_QUEUE_SIZE = 1_000
 # An instance that applied a fault and has not reported it removed this long after the event's end
 # is taken for dead (killed, partitioned): the event is FAILED, naming it, instead of INJECTED forever.
 RECOVERY_GRACE_MS = 30_000
@@ -65,7 +75,7 @@ async def _act_for(context: grpc.aio.ServicerContext, service: str, what: str) -
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(EcosystemError):
     """A request the coordinator refuses; `code` is the gRPC status to answer with."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
@@ -174,6 +184,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
     def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
         self._wall_clock = wall_clock
         self._scenarios: dict[str, coordinator_pb2.Scenario] = {}
+        self._completed: dict[str, float] = {}  # scenario id -> wall-clock completion, oldest first
         self._events: dict[str, _EventState] = {}
         self._subscribers: dict[str, set[asyncio.Queue[coordinator_pb2.ControlEvent | None]]] = {
             service: set() for service in ALL_SERVICES
@@ -187,7 +198,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         """End every WatchControlEvents stream, so a draining coordinator does not wait on them."""
         for queues in self._subscribers.values():
             for queue in queues:
-                queue.put_nowait(_END_OF_STREAM)
+                _end_stream(queue)
 
     # Scenarios
 
@@ -197,6 +208,13 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         name = request.name.strip()
         if not name:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "scenario name is required")
+        self._forget_completed()
+        active = len(self._scenarios) - len(self._completed)
+        if active >= MAX_ACTIVE_SCENARIOS:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{active} scenarios are active, the most the test-coordinator runs at once: complete one first",
+            )
         scenario = coordinator_pb2.Scenario(
             scenario_id=str(uuid.uuid4()),
             name=name,
@@ -229,20 +247,26 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             )
         scenario.status = coordinator_pb2.SCENARIO_STATUS_COMPLETED
         scenario.completed_at.CopyFrom(self._now())
+        self._completed[scenario.scenario_id] = self._wall_clock()
+        self._forget_completed()
         self._publish_scenario(scenario)
         return _copy(scenario)
 
-    async def RecordScenarioOutcome(
-        self, request: coordinator_pb2.RecordScenarioOutcomeRequest, context: grpc.aio.ServicerContext
-    ) -> coordinator_pb2.Scenario:
-        scenario = await self._scenario(request.scenario_id, context)
-        if scenario.status != coordinator_pb2.SCENARIO_STATUS_ACTIVE:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"scenario {scenario.scenario_id} ({scenario.name}) is completed; outcomes are recorded while active",
-            )
+    def _forget_completed(self) -> None:
+        expired_before = self._wall_clock() - COMPLETED_KEPT_S
+        for scenario_id, completed_at in list(self._completed.items()):
+            if len(self._completed) <= COMPLETED_KEPT and completed_at > expired_before:
+                break
+            del self._completed[scenario_id]
+            del self._scenarios[scenario_id]
+
+    async def RecordOutcome(
+        self, request: coordinator_pb2.RecordOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.RecordOutcomeResponse:
         outcome = coordinator_pb2.ScenarioOutcome()
         outcome.CopyFrom(request.outcome)
+        if not request.scenario_ids:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "scenario_ids: name at least one scenario")
         if outcome.outcome not in OUTCOMES:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -256,11 +280,20 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         await _act_for(context, outcome.service, "record outcomes")
         if not outcome.HasField("recorded_at"):
             outcome.recorded_at.CopyFrom(self._now())
-        scenario.outcomes.append(outcome)
-        if len(scenario.outcomes) > MAX_KEPT_OUTCOMES:
-            del scenario.outcomes[: len(scenario.outcomes) - MAX_KEPT_OUTCOMES]
-        scenario.outcome_counts[outcome.outcome] += 1
-        return _copy(scenario)
+        response = coordinator_pb2.RecordOutcomeResponse()
+        for scenario_id in dict.fromkeys(request.scenario_ids):
+            scenario = self._scenarios.get(scenario_id)
+            if scenario is None:
+                response.not_recorded.append(f"{scenario_id}: scenario not found")
+            elif scenario.status != coordinator_pb2.SCENARIO_STATUS_ACTIVE:
+                response.not_recorded.append(f"{scenario_id}: scenario {scenario.name!r} is completed")
+            else:
+                scenario.outcomes.append(outcome)
+                if len(scenario.outcomes) > MAX_KEPT_OUTCOMES:
+                    del scenario.outcomes[0]
+                scenario.outcome_counts[outcome.outcome] += 1
+                response.recorded.append(scenario_id)
+        return response
 
     # Chaos events
 
@@ -280,9 +313,27 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             status=coordinator_pb2.PENDING,
             created_at=self._now(),
         )
+        active = self._forget_ended_events()
+        if active >= MAX_ACTIVE_EVENTS:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{MAX_ACTIVE_EVENTS} chaos events are pending or injected, the most the test-coordinator holds: "
+                "end one first (EndChaosEvent)",
+            )
         self._events[event.event_id] = _EventState(event)
         self._publish_event(event)
         return _copy(event)
+
+    def _forget_ended_events(self) -> int:
+        """Drop the oldest events that are over beyond the ENDED_EVENTS_KEPT most recent; the number still active."""
+        for state in self._events.values():
+            self._settle_overdue(state)
+        active = (coordinator_pb2.PENDING, coordinator_pb2.INJECTED)
+        ended = [i for i, state in self._events.items() if state.event.status not in active]
+        still_active = len(self._events) - len(ended)
+        for event_id in ended[: max(0, len(ended) - ENDED_EVENTS_KEPT)]:
+            del self._events[event_id]
+        return still_active
 
     async def GetChaosEvent(
         self, request: coordinator_pb2.GetChaosEventRequest, context: grpc.aio.ServicerContext
@@ -394,7 +445,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
                 f"service must be one of {', '.join(ALL_SERVICES)}, got {request.service!r}",
             )
         await _act_for(context, request.service, "watch control events")
-        queue: asyncio.Queue[coordinator_pb2.ControlEvent | None] = asyncio.Queue()
+        queue: asyncio.Queue[coordinator_pb2.ControlEvent | None] = asyncio.Queue(CONTROL_QUEUE_SIZE)
         # Subscribing and taking the snapshot without an await between them loses no event.
         subscribers = self._subscribers[request.service]
         subscribers.add(queue)
@@ -403,8 +454,8 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         try:
             # Headers now, even with nothing to replay: a client awaiting initial_metadata() knows it is subscribed.
             await context.send_initial_metadata(())
-            for message in snapshot:
-                yield message
+            for replayed in snapshot:
+                yield replayed
             while (message := await queue.get()) is not _END_OF_STREAM:
                 yield message
         finally:
@@ -427,22 +478,27 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
     def _publish_event(self, event: coordinator_pb2.ChaosEvent) -> None:
         message = coordinator_pb2.ControlEvent(chaos=event)
         for queue in self._subscribers[event.target_service]:
-            queue.put_nowait(message)
+            _offer(queue, message)
 
     def _publish_scenario(self, scenario: coordinator_pb2.Scenario) -> None:
         # Subscribers only need to know which scenarios are active, not every outcome recorded so far.
         message = coordinator_pb2.ControlEvent(scenario=_summary(scenario))
         for queues in self._subscribers.values():
             for queue in queues:
-                queue.put_nowait(message)
+                _offer(queue, message)
 
     def _active_scenarios(self) -> list[coordinator_pb2.Scenario]:
         return [_copy(s) for s in self._scenarios.values() if s.status == coordinator_pb2.SCENARIO_STATUS_ACTIVE]
 
     async def _scenario(self, scenario_id: str, context: grpc.aio.ServicerContext) -> coordinator_pb2.Scenario:
+        self._forget_completed()
         scenario = self._scenarios.get(scenario_id)
         if scenario is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"scenario not found: {scenario_id}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"scenario not found: {scenario_id} (completed scenarios are kept {COMPLETED_KEPT_S:g} s, the "
+                f"{COMPLETED_KEPT} most recent)",
+            )
         return scenario
 
     async def _event(self, event_id: str, context: grpc.aio.ServicerContext) -> _EventState:
@@ -467,6 +523,21 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         # Microseconds: a float of seconds since the epoch holds no finer digits.
         now.FromMicroseconds(round(self._wall_clock() * 1e6))
         return now
+
+
+def _offer(queue: asyncio.Queue[coordinator_pb2.ControlEvent | None], message: coordinator_pb2.ControlEvent) -> None:
+    """Queue `message`; a subscriber too far behind has its stream ended instead, and reconnects to a replay of
+    the current state, which loses nothing (events and scenarios are state, not a log)."""
+    if queue.full():
+        _end_stream(queue)
+    else:
+        queue.put_nowait(message)
+
+
+def _end_stream(queue: asyncio.Queue[coordinator_pb2.ControlEvent | None]) -> None:
+    while queue.full():
+        queue.get_nowait()
+    queue.put_nowait(_END_OF_STREAM)
 
 
 def _copy(message: M) -> M:

@@ -20,8 +20,9 @@ from ecosystem.api.risk.v1 import risk_pb2
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.client_manager import DependencyStatus, InterServiceClientManager, ServiceCommunicationError
 from ecosystem.clients import RiskMonitorClient, TestCoordinatorClient
-from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient
+from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient, ConfigurationUnusable
 from ecosystem.control_plane import ControlPlaneLink
+from ecosystem.limits import declared_limit
 from ecosystem.names import CONFIGURATION_SERVICE, GRPC_SERVICES, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.orders import order_problems
 from ecosystem.server import ServiceHost
@@ -29,8 +30,10 @@ from ecosystem.settings import Settings
 
 TRADING_ENABLED = "trading.enabled"
 RISK_CHECK_TIMEOUT_MS = "trading.risk_check_timeout_ms"
-ORDERS_KEPT = 100_000
+# The most recent orders GetOrder can answer for: about 1.8 KB each with every field at its limit, so 18 MB.
+ORDERS_KEPT = 10_000
 OUTCOME_REPORT_TIMEOUT_S = 1.0
+OUTCOME_DETAIL_CHARS = declared_limit("ecosystem.coordinator.v1.ScenarioOutcome.detail")
 DEADLINE_MARGIN_S = 0.05
 DEPENDENCIES = (RISK_MONITOR, TEST_COORDINATOR, CONFIGURATION_SERVICE)
 
@@ -70,8 +73,17 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         try:
             enabled = await self._config.get_bool(TRADING_ENABLED, timeout=context.time_remaining())
             risk_timeout_s = await self._config.get_number(RISK_CHECK_TIMEOUT_MS) / 1000
+        except ConfigurationUnusable as exc:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, f"trading-system-engine cannot use its settings: {exc}"
+            )
         except ConfigurationError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"trading-system-engine cannot read its settings: {exc}")
+        if not risk_timeout_s > 0:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"trading is blocked: {RISK_CHECK_TIMEOUT_MS} is {risk_timeout_s * 1000:g}, expected a positive number",
+            )
         if not enabled:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"trading is disabled ({TRADING_ENABLED} = false)")
         remaining = context.time_remaining()
@@ -133,18 +145,25 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
             self._orders.popitem(last=False)
 
     async def _report_outcome(self, order_id: str, outcome: str, detail: str) -> None:
-        """Record the outcome with every active scenario before answering, so it is never lost."""
-        for scenario_id in self._control_plane.active_scenarios():
-            report = coordinator_pb2.ScenarioOutcome(
-                service=TRADING_SYSTEM_ENGINE, order_id=order_id, outcome=outcome, detail=detail
+        """Record the outcome with every active scenario before answering, so it is never lost: one call, however
+        many scenarios are active."""
+        scenario_ids = self._control_plane.active_scenarios()
+        if not scenario_ids:
+            return
+        report = coordinator_pb2.ScenarioOutcome(
+            service=TRADING_SYSTEM_ENGINE, order_id=order_id, outcome=outcome, detail=detail[:OUTCOME_DETAIL_CHARS]
+        )
+        try:
+            answer = await self._coordinator.record_outcome(scenario_ids, report, timeout=OUTCOME_REPORT_TIMEOUT_S)
+        except ServiceCommunicationError as exc:
+            logs.log_event(
+                "scenario_outcome_not_recorded", level="warning", scenario_ids=scenario_ids, order_id=order_id,
+                error=str(exc),
             )
-            try:
-                await self._coordinator.record_outcome(scenario_id, report, timeout=OUTCOME_REPORT_TIMEOUT_S)
-            except ServiceCommunicationError as exc:
-                logs.log_event(
-                    "scenario_outcome_not_recorded", level="warning", scenario_id=scenario_id, order_id=order_id,
-                    error=str(exc),
-                )
+            return
+        if answer.not_recorded:
+            logs.log_event("scenario_outcome_not_recorded", level="warning", order_id=order_id,
+                           reasons=list(answer.not_recorded))
 
 
 def _margin(remaining_s: float) -> float:
@@ -169,6 +188,7 @@ def _dependency_proto(status: DependencyStatus) -> trading_pb2.DependencyStatus:
         last_latency_ms=status.last_latency_ms,
         requests=status.requests,
         failures=status.failures,
+        retries=status.retries,
         p50_latency_ms=status.p50_latency_ms,
         p95_latency_ms=status.p95_latency_ms,
         p99_latency_ms=status.p99_latency_ms,

@@ -144,13 +144,21 @@ class CompleteScenarioRequest(_message.Message):
     scenario_id: str
     def __init__(self, scenario_id: _Optional[str] = ...) -> None: ...
 
-class RecordScenarioOutcomeRequest(_message.Message):
-    __slots__ = ("scenario_id", "outcome")
-    SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
+class RecordOutcomeRequest(_message.Message):
+    __slots__ = ("scenario_ids", "outcome")
+    SCENARIO_IDS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
-    scenario_id: str
+    scenario_ids: _containers.RepeatedScalarFieldContainer[str]
     outcome: ScenarioOutcome
-    def __init__(self, scenario_id: _Optional[str] = ..., outcome: _Optional[_Union[ScenarioOutcome, _Mapping]] = ...) -> None: ...
+    def __init__(self, scenario_ids: _Optional[_Iterable[str]] = ..., outcome: _Optional[_Union[ScenarioOutcome, _Mapping]] = ...) -> None: ...
+
+class RecordOutcomeResponse(_message.Message):
+    __slots__ = ("recorded", "not_recorded")
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    NOT_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    recorded: _containers.RepeatedScalarFieldContainer[str]
+    not_recorded: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, recorded: _Optional[_Iterable[str]] = ..., not_recorded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ChaosEvent(_message.Message):
     __slots__ = ("event_id", "event_type", "target_service", "parameters", "injected_at", "duration_ms", "status", "recovery_time_ms", "created_at", "recovered_at", "acknowledged_by", "detail")

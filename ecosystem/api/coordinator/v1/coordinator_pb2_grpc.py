@@ -55,10 +55,10 @@ class TestCoordinatorServiceStub:
                 request_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.CompleteScenarioRequest.SerializeToString,
                 response_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.Scenario.FromString,
                 _registered_method=True)
-        self.RecordScenarioOutcome = channel.unary_unary(
-                '/ecosystem.coordinator.v1.TestCoordinatorService/RecordScenarioOutcome',
-                request_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordScenarioOutcomeRequest.SerializeToString,
-                response_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.Scenario.FromString,
+        self.RecordOutcome = channel.unary_unary(
+                '/ecosystem.coordinator.v1.TestCoordinatorService/RecordOutcome',
+                request_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordOutcomeRequest.SerializeToString,
+                response_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordOutcomeResponse.FromString,
                 _registered_method=True)
         self.InjectChaos = channel.unary_unary(
                 '/ecosystem.coordinator.v1.TestCoordinatorService/InjectChaos',
@@ -120,8 +120,9 @@ class TestCoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RecordScenarioOutcome(self, request, context):
-        """Called by services for each order handled while a scenario is active.
+    def RecordOutcome(self, request, context):
+        """Called by services for each order handled while scenarios are active: one call records the outcome with every
+        scenario named, so the cost of an order does not grow with the number of active scenarios.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,10 +191,10 @@ def add_TestCoordinatorServiceServicer_to_server(servicer, server):
                     request_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.CompleteScenarioRequest.FromString,
                     response_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.Scenario.SerializeToString,
             ),
-            'RecordScenarioOutcome': grpc.unary_unary_rpc_method_handler(
-                    servicer.RecordScenarioOutcome,
-                    request_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordScenarioOutcomeRequest.FromString,
-                    response_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.Scenario.SerializeToString,
+            'RecordOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcome,
+                    request_deserializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordOutcomeRequest.FromString,
+                    response_serializer=ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordOutcomeResponse.SerializeToString,
             ),
             'InjectChaos': grpc.unary_unary_rpc_method_handler(
                     servicer.InjectChaos,
@@ -346,7 +347,7 @@ class TestCoordinatorService:
             _registered_method=True)
 
     @staticmethod
-    def RecordScenarioOutcome(request,
+    def RecordOutcome(request,
             target,
             options=(),
             channel_credentials=None,
@@ -359,9 +360,9 @@ class TestCoordinatorService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/ecosystem.coordinator.v1.TestCoordinatorService/RecordScenarioOutcome',
-            ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordScenarioOutcomeRequest.SerializeToString,
-            ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.Scenario.FromString,
+            '/ecosystem.coordinator.v1.TestCoordinatorService/RecordOutcome',
+            ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordOutcomeRequest.SerializeToString,
+            ecosystem_dot_api_dot_coordinator_dot_v1_dot_coordinator__pb2.RecordOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

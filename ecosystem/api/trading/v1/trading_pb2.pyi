@@ -92,7 +92,7 @@ class BreakerStatus(_message.Message):
     def __init__(self, state: _Optional[str] = ..., consecutive_failures: _Optional[int] = ..., opened_count: _Optional[int] = ..., half_opened_count: _Optional[int] = ..., closed_count: _Optional[int] = ..., last_transition_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DependencyStatus(_message.Message):
-    __slots__ = ("service", "endpoints", "source", "breaker", "last_latency_ms", "requests", "failures", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "last_error", "rejected")
+    __slots__ = ("service", "endpoints", "source", "breaker", "last_latency_ms", "requests", "failures", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "last_error", "rejected", "retries")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class DependencyStatus(_message.Message):
     P99_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
     service: str
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     source: str
@@ -117,7 +118,8 @@ class DependencyStatus(_message.Message):
     p99_latency_ms: float
     last_error: str
     rejected: _containers.RepeatedCompositeFieldContainer[RejectedInstance]
-    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., breaker: _Optional[_Union[BreakerStatus, _Mapping]] = ..., last_latency_ms: _Optional[float] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., rejected: _Optional[_Iterable[_Union[RejectedInstance, _Mapping]]] = ...) -> None: ...
+    retries: int
+    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., breaker: _Optional[_Union[BreakerStatus, _Mapping]] = ..., last_latency_ms: _Optional[float] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., rejected: _Optional[_Iterable[_Union[RejectedInstance, _Mapping]]] = ..., retries: _Optional[int] = ...) -> None: ...
 
 class RejectedInstance(_message.Message):
     __slots__ = ("instance_id", "endpoint", "reason")
