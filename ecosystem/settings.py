@@ -64,6 +64,9 @@ class Settings:
     security: str = INSECURE
     tls: TlsFiles | None = None  # this service's identity; required in secure mode
     reflection: bool = True
+    # The most orders the engine answers GetOrder for, and strategies risk-monitor keeps exposure of (docs/LIMITS.md).
+    orders_kept: int = 10_000
+    strategies_kept: int = 10_000
 
     def __post_init__(self) -> None:
         if self.security not in MODES:
@@ -100,6 +103,8 @@ class Settings:
         ECOSYSTEM_TLS_CERT_FILE         PEM certificate whose DNS subjectAltName is this service's name
         ECOSYSTEM_TLS_KEY_FILE          PEM private key of that certificate
         ECOSYSTEM_REFLECTION            on | off (e.g. in production)
+        ECOSYSTEM_ORDERS_KEPT           10000: trading-system-engine's order history (GetOrder), oldest forgotten
+        ECOSYSTEM_STRATEGIES_KEPT       10000: risk-monitor's exposures, the least recently active forgotten
         OTEL_EXPORTER_OTLP_ENDPOINT     export spans over OTLP/gRPC there; unset = no tracing
         """
         listen_host = _env("ECOSYSTEM_LISTEN_HOST", cls.listen_host)
@@ -134,6 +139,8 @@ class Settings:
             config_seed=_env("ECOSYSTEM_CONFIG_SEED", ""),
             instance_id=_env("ECOSYSTEM_INSTANCE_ID", ""),
             log_level=log_level,
+            orders_kept=_int("ECOSYSTEM_ORDERS_KEPT", cls.orders_kept),
+            strategies_kept=_int("ECOSYSTEM_STRATEGIES_KEPT", cls.strategies_kept),
             breaker=BreakerSettings(
                 failure_threshold=_int("ECOSYSTEM_BREAKER_FAILURE_THRESHOLD", 5),
                 recovery_timeout_s=_float("ECOSYSTEM_BREAKER_RECOVERY_TIMEOUT_S", 60.0),

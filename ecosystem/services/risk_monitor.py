@@ -4,7 +4,7 @@
 
 Limits are read through the caching configuration client on every check, so a limit changed in
 configuration-service applies as soon as the client's watch delivers it, without a restart.
-Exposure and alerts are this instance's own view, bounded: exposures of at most `STRATEGIES_KEPT` strategies
+Exposure and alerts are this instance's own view, bounded: exposures of at most `strategies_kept` strategies
 (the least recently active one is forgotten first), `ALERT_QUEUE_SIZE` alerts queued per stream, at most
 `MAX_ALERT_STREAMS` streams.
 """
@@ -33,7 +33,6 @@ MAX_NOTIONAL = "risk.position_limits.max_notional"
 ALLOWED_SYMBOLS = "risk.allowed_symbols"
 ALERT_QUEUE_SIZE = 1000
 MAX_ALERT_STREAMS = 64
-STRATEGIES_KEPT = 10_000
 
 
 @dataclass
@@ -46,9 +45,10 @@ class _Exposure:
 
 
 class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
-    def __init__(self, config: ConfigurationServiceClient, instance_id: str) -> None:
+    def __init__(self, config: ConfigurationServiceClient, instance_id: str, *, strategies_kept: int) -> None:
         self._config = config
         self._instance_id = instance_id
+        self._strategies_kept = strategies_kept
         self._exposures: OrderedDict[str, _Exposure] = OrderedDict()
         self._subscribers: set[tuple[str, asyncio.Queue[risk_pb2.RiskAlert | None]]] = set()
 
@@ -147,7 +147,7 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
         exposure = self._exposures.get(strategy_id)
         if exposure is None:
             exposure = self._exposures[strategy_id] = _Exposure()
-            if len(self._exposures) > STRATEGIES_KEPT:
+            if len(self._exposures) > self._strategies_kept:
                 self._exposures.popitem(last=False)
         else:
             self._exposures.move_to_end(strategy_id)
@@ -187,7 +187,9 @@ def _offer(queue: asyncio.Queue[risk_pb2.RiskAlert | None], item: risk_pb2.RiskA
 
 async def serve(settings: Settings) -> None:
     async with ServiceHost(RISK_MONITOR, settings) as host:
-        servicer = RiskMonitorServicer(await host.configuration_client(), host.instance_id)
+        servicer = RiskMonitorServicer(
+            await host.configuration_client(), host.instance_id, strategies_kept=settings.strategies_kept
+        )
         host.add_service(risk_pb2_grpc.add_RiskMonitorServiceServicer_to_server, servicer, GRPC_SERVICES[RISK_MONITOR])
         host.on_shutdown(servicer.end_streams)
         await host.serve()

@@ -15,6 +15,7 @@ import asyncio
 import math
 import time
 import uuid
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -81,6 +82,12 @@ class InvalidRequest(EcosystemError):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+@dataclass
+class _Results:
+    outcomes: deque[coordinator_pb2.ScenarioOutcome] = field(default_factory=lambda: deque(maxlen=MAX_KEPT_OUTCOMES))
+    counts: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -183,7 +190,11 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
 
     def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
         self._wall_clock = wall_clock
-        self._scenarios: dict[str, coordinator_pb2.Scenario] = {}
+        # Outcomes and their counts are kept apart from the Scenario message: a long-lived message grows its arena
+        # with every change, however many elements are deleted (measured: +30 MB per 200k outcomes appended to a
+        # repeated field, +8 MB per 500k counter updates in a map); a deque and a Counter do not.
+        self._scenarios: dict[str, coordinator_pb2.Scenario] = {}  # outcomes and outcome_counts left empty
+        self._results: dict[str, _Results] = {}
         self._completed: dict[str, float] = {}  # scenario id -> wall-clock completion, oldest first
         self._events: dict[str, _EventState] = {}
         self._subscribers: dict[str, set[asyncio.Queue[coordinator_pb2.ControlEvent | None]]] = {
@@ -223,13 +234,14 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             started_at=self._now(),
         )
         self._scenarios[scenario.scenario_id] = scenario
+        self._results[scenario.scenario_id] = _Results()
         self._publish_scenario(scenario)
-        return _copy(scenario)
+        return self._full(scenario)
 
     async def GetScenario(
         self, request: coordinator_pb2.GetScenarioRequest, context: grpc.aio.ServicerContext
     ) -> coordinator_pb2.Scenario:
-        return _copy(await self._scenario(request.scenario_id, context))
+        return self._full(await self._scenario(request.scenario_id, context))
 
     async def ListActiveScenarios(
         self, request: coordinator_pb2.ListActiveScenariosRequest, context: grpc.aio.ServicerContext
@@ -250,7 +262,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
         self._completed[scenario.scenario_id] = self._wall_clock()
         self._forget_completed()
         self._publish_scenario(scenario)
-        return _copy(scenario)
+        return self._full(scenario)
 
     def _forget_completed(self) -> None:
         expired_before = self._wall_clock() - COMPLETED_KEPT_S
@@ -259,6 +271,7 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
                 break
             del self._completed[scenario_id]
             del self._scenarios[scenario_id]
+            del self._results[scenario_id]
 
     async def RecordOutcome(
         self, request: coordinator_pb2.RecordOutcomeRequest, context: grpc.aio.ServicerContext
@@ -288,10 +301,9 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
             elif scenario.status != coordinator_pb2.SCENARIO_STATUS_ACTIVE:
                 response.not_recorded.append(f"{scenario_id}: scenario {scenario.name!r} is completed")
             else:
-                scenario.outcomes.append(outcome)
-                if len(scenario.outcomes) > MAX_KEPT_OUTCOMES:
-                    del scenario.outcomes[0]
-                scenario.outcome_counts[outcome.outcome] += 1
+                results = self._results[scenario_id]
+                results.outcomes.append(outcome)
+                results.counts[outcome.outcome] += 1
                 response.recorded.append(scenario_id)
         return response
 
@@ -488,7 +500,15 @@ class TestCoordinatorServicer(coordinator_pb2_grpc.TestCoordinatorServiceService
                 _offer(queue, message)
 
     def _active_scenarios(self) -> list[coordinator_pb2.Scenario]:
-        return [_copy(s) for s in self._scenarios.values() if s.status == coordinator_pb2.SCENARIO_STATUS_ACTIVE]
+        return [self._full(s) for s in self._scenarios.values() if s.status == coordinator_pb2.SCENARIO_STATUS_ACTIVE]
+
+    def _full(self, scenario: coordinator_pb2.Scenario) -> coordinator_pb2.Scenario:
+        """A copy of `scenario` with the outcomes it keeps and their counts."""
+        full = _copy(scenario)
+        results = self._results[scenario.scenario_id]
+        full.outcomes.extend(results.outcomes)
+        full.outcome_counts.update(results.counts)
+        return full
 
     async def _scenario(self, scenario_id: str, context: grpc.aio.ServicerContext) -> coordinator_pb2.Scenario:
         self._forget_completed()

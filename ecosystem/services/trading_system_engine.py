@@ -30,8 +30,6 @@ from ecosystem.settings import Settings
 
 TRADING_ENABLED = "trading.enabled"
 RISK_CHECK_TIMEOUT_MS = "trading.risk_check_timeout_ms"
-# The most recent orders GetOrder can answer for: about 1.8 KB each with every field at its limit, so 18 MB.
-ORDERS_KEPT = 10_000
 OUTCOME_REPORT_TIMEOUT_S = 1.0
 OUTCOME_DETAIL_CHARS = declared_limit("ecosystem.coordinator.v1.ScenarioOutcome.detail")
 DEADLINE_MARGIN_S = 0.05
@@ -45,8 +43,11 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         clients: InterServiceClientManager,
         config: ConfigurationServiceClient,
         control_plane: ControlPlaneLink,
+        *,
+        orders_kept: int,
     ) -> None:
         self._instance_id = instance_id
+        self._orders_kept = orders_kept  # about 1.8 KB each with every field at its limit
         self._clients = clients
         self._config = config
         self._control_plane = control_plane
@@ -141,7 +142,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
     def _remember(self, record: trading_pb2.OrderRecord) -> None:
         self._counts[record.status] += 1
         self._orders[record.order_id] = record
-        if len(self._orders) > ORDERS_KEPT:
+        if len(self._orders) > self._orders_kept:
             self._orders.popitem(last=False)
 
     async def _report_outcome(self, order_id: str, outcome: str, detail: str) -> None:
@@ -208,7 +209,9 @@ async def serve(settings: Settings) -> None:
         config = await host.configuration_client()
         for dependency in DEPENDENCIES:
             await host.clients.watch(dependency)
-        servicer = TradingEngineServicer(host.instance_id, host.clients, config, host.control_plane)
+        servicer = TradingEngineServicer(
+            host.instance_id, host.clients, config, host.control_plane, orders_kept=settings.orders_kept
+        )
         host.add_service(
             trading_pb2_grpc.add_TradingEngineServiceServicer_to_server,
             servicer,
