@@ -27,6 +27,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from ecosystem.backoff import Backoff
 from ecosystem.errors import EcosystemError
 from ecosystem.logs import log_event
 
@@ -39,6 +40,9 @@ EVENTS_KEY = "reg:v1:events"
 EVENTS_MAXLEN = 10_000
 # Read per service at most: a registry flooded with bogus entries costs callers this much memory, no more.
 MAX_INSTANCES = 256
+# The resolver's watch after a Redis error: soon after a restart, at most once a second while Redis stays down
+# (never later than the resolver's refresh interval).
+WATCH_RETRY = Backoff(initial_s=0.1, max_s=1.0)
 _SCAN_COUNT = 1000
 UNROUTABLE_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
@@ -582,6 +586,7 @@ class ServiceResolver:
     async def _watch_loop(self) -> None:
         loop = asyncio.get_running_loop()
         last_id: str | None = None
+        failures = 0
         while True:
             try:
                 if last_id is None:
@@ -609,8 +614,10 @@ class ServiceResolver:
                             self._forget(fields.get("service", ""), fields.get("instance_id", ""))
                 for service in named & self._next_read.keys():
                     await self.refresh(service)
+                failures = 0
             except (RedisError, RegistryError) as exc:
                 if isinstance(exc, RedisError):  # refresh() raises RegistryError after noting the outage itself
                     self._enter_outage(exc)
                 last_id = None
-                await asyncio.sleep(min(1.0, self._refresh_interval_s))
+                failures += 1
+                await asyncio.sleep(min(WATCH_RETRY.delay(failures), self._refresh_interval_s))
