@@ -40,6 +40,9 @@ T = TypeVar("T")
 REJECTED_FOR_S = 30.0
 UNREACHABLE_FOR_S = 2.0
 MAX_REJECTED = 100
+TRIAL_EVERY = 10
+# Codes a call ends with without the instance having answered it.
+_NO_ANSWER = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
 # What gRPC itself answers for a method the server does not have: a registry entry pointing at another service, or
 # an instance of the right service without that method (an older version). Its health check tells them apart.
 METHOD_NOT_FOUND = "Method not found!"
@@ -138,6 +141,11 @@ class _Target:
     last_error: str = ""
     rejected: dict[str, Rejection] = field(default_factory=dict)
     unreachable: dict[str, float] = field(default_factory=dict)  # instance id -> monotonic time it may be tried
+    # Instances that answered a call, and those called at all: while some have answered, a first attempt goes to a
+    # new instance once, and to one that has not answered yet every TRIAL_EVERY-th call; other attempts, to those
+    # that answered. So registry entries that never answer (bogus, dead) cost an attempt now and then, never a call.
+    answered: set[str] = field(default_factory=set)
+    tried: set[str] = field(default_factory=set)
 
 
 class InterServiceClientManager:
@@ -190,7 +198,7 @@ class InterServiceClientManager:
         for attempt in range(1, self._retry_attempts + 1):
             endpoint, set_aside = None, False
             try:
-                connection = await self._pick(service, target)
+                connection = await self._pick(service, target, first_attempt=attempt == 1)
                 endpoint = connection.instance.endpoint
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -201,6 +209,8 @@ class InterServiceClientManager:
             except grpc.aio.AioRpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 set_aside = await self._set_aside(service, target, connection, code, details, deadline)
+                if not set_aside and code not in _NO_ANSWER:  # the instance itself answered, if not with a result
+                    target.answered.add(connection.instance.instance_id)
             except asyncio.CancelledError:
                 if (task := asyncio.current_task()) is not None and task.cancelling():
                     target.breaker.record_cancelled()
@@ -209,6 +219,7 @@ class InterServiceClientManager:
                 # the channel's grace): the instance is gone, which another instance may make up for.
                 code, details = grpc.StatusCode.UNAVAILABLE, f"the channel to {endpoint} was closed during the call"
             else:
+                target.answered.add(connection.instance.instance_id)
                 target.breaker.record_success()
                 target.latencies.add(time.monotonic() - started)
                 return result
@@ -279,7 +290,7 @@ class InterServiceClientManager:
             target = self._targets[service] = _Target(CircuitBreaker(service, self._breaker_settings))
         return target
 
-    async def _pick(self, service: str, target: _Target) -> _Connection:
+    async def _pick(self, service: str, target: _Target, *, first_attempt: bool = True) -> _Connection:
         try:
             instances = await self._resolver.instances(service)
         except RegistryError as exc:
@@ -296,7 +307,8 @@ class InterServiceClientManager:
             now = time.monotonic()
             target.unreachable = {i: until for i, until in target.unreachable.items() if until > now}
             trusted = [i for i in trusted if i.instance_id not in target.unreachable] or trusted
-        instance = trusted[next(target.turn) % len(trusted)]
+        instance = _choose(trusted, target, first_attempt)
+        target.tried.add(instance.instance_id)
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:
             if self._credentials is None:
@@ -371,6 +383,8 @@ class InterServiceClientManager:
         alive = {i.instance_id for i in instances}
         for instance_id in [i for i in target.connections if i not in alive]:
             self._close_later(target.connections.pop(instance_id).channel)
+        target.answered &= alive
+        target.tried &= alive
 
     def _close_later(self, channel: grpc.aio.Channel) -> None:
         """Close a channel whose instance left, once its calls in flight are done (a draining instance
@@ -378,6 +392,22 @@ class InterServiceClientManager:
         task = asyncio.get_running_loop().create_task(channel.close(grace=self._default_timeout_s))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _choose(candidates: list[ServiceInstance], target: _Target, first_attempt: bool) -> ServiceInstance:
+    """Round robin over the instances that answered before, with new and silent ones tried on first attempts."""
+    turn = next(target.turn)
+    answered = [i for i in candidates if i.instance_id in target.answered] if target.answered else []
+    if not answered:
+        return candidates[turn % len(candidates)]
+    if first_attempt and len(answered) < len(candidates):
+        untried = [i for i in candidates if i.instance_id not in target.tried]
+        if untried:
+            return untried[0]
+        if turn % TRIAL_EVERY == TRIAL_EVERY - 1:
+            silent = [i for i in candidates if i.instance_id not in target.answered]
+            return silent[turn // TRIAL_EVERY % len(silent)]
+    return answered[turn % len(answered)]
 
 
 async def _serves_nothing_of(service: str, channel: grpc.aio.Channel, deadline: float) -> bool:

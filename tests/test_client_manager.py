@@ -10,6 +10,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
+from acceptance.redis_server import free_port
 from acceptance.waits import wait_until_async
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.client_manager import InterServiceClientManager, ServiceCommunicationError
@@ -164,6 +165,33 @@ async def test_an_instance_that_refused_the_connection_is_called_only_when_no_ot
 
     assert answered_by == ["alive"] * 6
     assert (await manager.status(RISK_MONITOR)).retries <= 1, "only the first call met the refusing instance"
+
+
+async def test_entries_that_never_answer_cost_no_call_while_a_live_instance_answers(
+    cluster: Cluster, make_manager, aredis: aioredis.Redis
+) -> None:
+    alive = await cluster.add("alive")
+    manager = make_manager()
+    await manager.watch(RISK_MONITOR)
+    await check(manager)  # the live instance has answered
+    bogus = [
+        ServiceRegistration(aredis, service=RISK_MONITOR, host="127.0.0.1", port=free_port(), version="x", ttl_ms=3_000)
+        for _ in range(20)
+    ]
+    for entry in bogus:
+        await entry.start()
+    try:
+        await wait_until_async(lambda: manager.watch(RISK_MONITOR), lambda found: len(found) == 21, timeout=WAIT_S,
+                               what="the manager's resolver sees the 20 entries that refuse connections")
+
+        answered_by = [(await check(manager)).instance_id for _ in range(50)]
+
+        assert answered_by == ["alive"] * 50 and alive.servicer.hits == 51
+        status = await manager.status(RISK_MONITOR)
+        assert (status.failures, status.breaker.state) == (0, "CLOSED")
+    finally:
+        for entry in bogus:
+            await entry.stop()
 
 
 async def test_an_entry_pointing_at_another_service_is_skipped_and_reported(
