@@ -134,10 +134,9 @@ class ScenarioState:
     # Health Watch streams the scenario keeps open, by service.
     health_watches: dict[str, HealthWatch] = field(default_factory=dict)
     # Security attacks: how the stack refused the last one ("" = it did not), the impostor the scenario
-    # registered (its servicer, instance id, endpoint), the instance whose registry entry it deleted.
+    # registered (its servicer, instance id, endpoint).
     refused: str = ""
     impostor: tuple[Any, str, str] | None = None
-    deleted: ServiceHandle | None = None
 
     def traceparent(self) -> str:
         """A W3C trace context in the scenario's trace: a new parent span id per call, sampled."""

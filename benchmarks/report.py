@@ -143,13 +143,17 @@ def render(results: dict[str, Any], found: list[Goal]) -> str:
     for feature in suite.get("features", []):
         other_rows.append([f"suite feature {feature['feature']}", _fmt(feature["time_s"], "s"),
                            f"{feature['scenarios']} scenarios, {feature['failures']} failed"])
-    goal_rows = [[g.name, _fmt(g.measured, g.unit), g.goal, _verdict(g), g.note] for g in found]
     return "\n\n".join([
         _table(header, path_rows),
         _table(["in-process / Redis", "p50 µs", "p95 µs", "p99 µs"], micro_rows),
         _table(["failure detection and suite", "time", "detail"], other_rows),
-        _table(["goal", "measured", "goal", "verdict", "note"], goal_rows),
+        goal_table(found, ["goal", "measured", "goal", "verdict", "note"]),
     ])
+
+
+def goal_table(found: list[Goal], header: list[str]) -> str:
+    """One row per goal: its name, what was measured, the goal, the verdict and the note."""
+    return _table(header, [[g.name, _fmt(g.measured, g.unit), g.goal, _verdict(g), g.note] for g in found])
 
 
 def _verdict(goal: Goal) -> str:

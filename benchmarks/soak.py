@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlparse
 
 import grpc
 import redis
@@ -38,7 +39,7 @@ from acceptance.targets.base import run_log_dir
 from acceptance.targets.local import REPO_ROOT, LocalTarget
 from acceptance.waits import wait_until, wait_until_async
 from benchmarks.load import percentiles
-from benchmarks.report import Goal, _table, _verdict, write_json
+from benchmarks.report import Goal, _table, goal_table, write_json
 from benchmarks.stack import TIMINGS
 from ecosystem import logs
 from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
@@ -627,12 +628,16 @@ def live_service_pids(pids: set[int]) -> set[int]:
     return alive
 
 
-def explain_losses(lost: list[Failure], target: LocalTarget, timeline: Timeline,
+def read_logs(target: LocalTarget) -> dict[str, list[str]]:
+    """Every instance's log lines, by its label."""
+    return {label: path.read_text(errors="replace").splitlines() for label, path in target.log_paths().items()
+            if path.exists()}
+
+
+def explain_losses(lost: list[Failure], logs: dict[str, list[str]], timeline: Timeline,
                    labels: dict[str, str]) -> list[dict[str, Any]]:
     """For the earliest lost orders: the instance that failed them, the event they followed, and what the
     services logged about the order (the engine names the order id it gave the order in its error)."""
-    logs = {label: path.read_text(errors="replace").splitlines() for label, path in target.log_paths().items()
-            if path.exists()}
     explained = []
     for failure in sorted(lost, key=lambda f: f.sent_s)[:LOST_ORDERS_EXPLAINED]:
         before = [e for e in timeline.events if e["t_s"] <= failure.ended_s]
@@ -650,18 +655,17 @@ def explain_losses(lost: list[Failure], target: LocalTarget, timeline: Timeline,
     return explained
 
 
-def warnings_by_instance(target: LocalTarget) -> dict[str, dict[str, int]]:
+def warnings_by_instance(logs: dict[str, list[str]]) -> dict[str, dict[str, int]]:
     """How many warning and error lines of each event every instance logged: the services' side of the story."""
     counted: dict[str, dict[str, int]] = {}
-    for label, path in target.log_paths().items():
+    for label, lines in logs.items():
         events: Counter[str] = Counter()
-        if path.exists():
-            for line in path.read_text(errors="replace").splitlines():
-                if '"level": "warning"' in line or '"level": "error"' in line:
-                    found = re.search(r'"event": "([^"]+)"', line)
-                    events[found.group(1) if found else "?"] += 1
-                elif line and not line.startswith("{"):
-                    events["non-JSON line (traceback?)"] += 1
+        for line in lines:
+            if '"level": "warning"' in line or '"level": "error"' in line:
+                found = re.search(r'"event": "([^"]+)"', line)
+                events[found.group(1) if found else "?"] += 1
+            elif line and not line.startswith("{"):
+                events["non-JSON line (traceback?)"] += 1
         if events:
             counted[label] = dict(events)
     return counted
@@ -726,15 +730,15 @@ def run_soak(plan: SoakPlan, out: Path) -> int:
         timeline.note("load ended")
         sampler.stop()
         conductor.settle_chaos()
-        chaos_outcomes = conductor.chaos_outcomes
         running = {service: len(target.instances(service)) for service in ALL_SERVICES}
         pids = {series.pid for series in sampler.series.values()}
         ports = {int(endpoint.rsplit(":", 1)[1]) for endpoint in conductor.labels}
-        ports.add(int(target.redis_url.rsplit(":", 1)[1].split("/")[0]))
+        ports.add(urlparse(target.redis_url).port or 6379)
         classify(load.log, set(conductor.chaos_events))
         lost = [f for f in load.log.failures if not f.injected]
-        explained = explain_losses(lost, target, timeline, conductor.labels)
-        warnings = warnings_by_instance(target)
+        logs = read_logs(target)
+        explained = explain_losses(lost, logs, timeline, conductor.labels)
+        warnings = warnings_by_instance(logs)
     except KeyboardInterrupt:
         print("soak: interrupted; stopping the load and the stack", file=sys.stderr, flush=True)
         return 130
@@ -751,7 +755,7 @@ def run_soak(plan: SoakPlan, out: Path) -> int:
     left_pids = live_service_pids(pids)
     left_ports = listening_ports(ports)
     fds_after = len(os.listdir("/proc/self/fd"))
-    results, checks = report(plan, load.log, timeline, conductor, sampler, chaos_outcomes, running, explained,
+    results, checks = report(plan, load.log, timeline, conductor, sampler, running, explained,
                              warnings, left_pids, left_ports, (fds_before, fds_after), log_dir)
     write_json(results, checks, out)
     print(f"\nsoak: wrote {out}; service logs in {log_dir}")
@@ -759,7 +763,7 @@ def run_soak(plan: SoakPlan, out: Path) -> int:
 
 
 def report(plan: SoakPlan, log: LoadLog, timeline: Timeline, conductor: Conductor, sampler: Sampler,
-           chaos_outcomes: dict[str, str], running: dict[str, int], explained: list[dict[str, Any]],
+           running: dict[str, int], explained: list[dict[str, Any]],
            warnings: dict[str, dict[str, int]], left_pids: set[int], left_ports: set[int],
            client_fds: tuple[int, int], log_dir: Path) -> tuple[dict[str, Any], list[Goal]]:
     """Print the tables; return the results and the checks that decide the exit status."""
@@ -833,6 +837,7 @@ def report(plan: SoakPlan, log: LoadLog, timeline: Timeline, conductor: Conducto
                        abused > 0 and refused == abused, note=_fields(dict(log.abuse))))
     checks.append(Goal(f"order outcomes recorded with the {SCENARIOS} active scenarios", conductor.outcomes_recorded,
                        "> 0", conductor.outcomes_recorded > 0, note="summed over the scenarios"))
+    chaos_outcomes = conductor.chaos_outcomes
     not_recovered = {e: s for e, s in chaos_outcomes.items() if s != "RECOVERED"}
     checks.append(Goal("chaos events RECOVERED at the end", len(chaos_outcomes) - len(not_recovered),
                        f"== {len(chaos_outcomes)}", not not_recovered, note=_fields(not_recovered)))
@@ -860,9 +865,7 @@ def report(plan: SoakPlan, log: LoadLog, timeline: Timeline, conductor: Conducto
                   f"attempts {item['attempts']}; after '{event['event'] if event else '-'}' at "
                   f"{event['t_s'] if event else '-'}s: {item['details'][:200]}")
     print()
-    print(_table(["check", "measured", "bound", "verdict", "note"],
-                 [[c.name, "-" if c.measured is None else f"{c.measured:g}", c.goal, _verdict(c), c.note]
-                  for c in checks]))
+    print(goal_table(checks, ["check", "measured", "bound", "verdict", "note"]))
     return {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "plan": {**dataclasses.asdict(plan), "instances": INSTANCES, "chaos_s": plan.chaos_s,

@@ -33,6 +33,7 @@ from ecosystem.settings import BreakerSettings
 from ecosystem.telemetry import Tracing
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 # An instance that failed the identity check, or serves another service, is skipped this long (it may be replaced
 # meanwhile); one that refused the connection is called only when no other is left, for a short while. At most
@@ -340,9 +341,7 @@ class InterServiceClientManager:
         elif self._credentials is not None and _failed_identity(code, details):
             self._reject(service, target, instance, "instance_identity_rejected", details)
         elif code == grpc.StatusCode.UNAVAILABLE and details.startswith(TRANSPORT_FAILURE):
-            if instance.instance_id not in target.unreachable and len(target.unreachable) >= MAX_REJECTED:
-                target.unreachable.pop(next(iter(target.unreachable)))
-            target.unreachable[instance.instance_id] = time.monotonic() + UNREACHABLE_FOR_S
+            _bounded_put(target.unreachable, instance.instance_id, time.monotonic() + UNREACHABLE_FOR_S)
         else:
             return False
         return True
@@ -353,14 +352,14 @@ class InterServiceClientManager:
             instances = await self._resolver.instances(service)
         except RegistryError:
             return False
-        return any(i.instance_id not in target.rejected and i.instance_id not in target.unreachable for i in instances)
+        now, rejected = time.monotonic(), self._live_rejections(target)
+        return any(i.instance_id not in rejected and target.unreachable.get(i.instance_id, 0.0) <= now
+                   for i in instances)
 
     def _reject(self, service: str, target: _Target, instance: ServiceInstance, event: str, details: str) -> None:
-        if instance.instance_id not in target.rejected and len(target.rejected) >= MAX_REJECTED:
-            target.rejected.pop(next(iter(target.rejected)))
-        target.rejected[instance.instance_id] = Rejection(
+        _bounded_put(target.rejected, instance.instance_id, Rejection(
             instance.instance_id, instance.endpoint, details[:300], time.monotonic() + REJECTED_FOR_S
-        )
+        ))
         log_event(event, level="warning", target=service, instance_id=instance.instance_id,
                   endpoint=instance.endpoint, expected_identity=service, details=details[:300])
         stale = target.connections.pop(instance.instance_id, None)
@@ -392,6 +391,13 @@ class InterServiceClientManager:
         task = asyncio.get_running_loop().create_task(channel.close(grace=self._default_timeout_s))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _bounded_put(kept: dict[str, V], key: str, value: V) -> None:
+    """`kept[key] = value`, forgetting the oldest entry first when a new key would take it past MAX_REJECTED."""
+    if key not in kept and len(kept) >= MAX_REJECTED:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
 
 
 def _choose(candidates: list[ServiceInstance], target: _Target, first_attempt: bool) -> ServiceInstance:

@@ -27,15 +27,14 @@ ADMIN = "admin"
 _CONFIG = "/ecosystem.config.v1.ConfigurationService/"
 _COORDINATOR = "/ecosystem.coordinator.v1.TestCoordinatorService/"
 CONTROLLERS = frozenset({SUITE, "test-coordinator"})
-_CONTROL = CONTROLLERS
 # Methods only some identities may call; every other method is open to any identity the CA vouches for.
 METHOD_POLICY: Mapping[str, frozenset[str]] = {
     _CONFIG + "SetConfiguration": frozenset({ADMIN}),
-    _COORDINATOR + "InjectChaos": _CONTROL,
-    _COORDINATOR + "EndChaosEvent": _CONTROL,
-    _COORDINATOR + "StartScenario": _CONTROL,
-    _COORDINATOR + "CompleteScenario": _CONTROL,
-    _COORDINATOR + "RecordOutcome": _CONTROL | {"trading-system-engine"},
+    _COORDINATOR + "InjectChaos": CONTROLLERS,
+    _COORDINATOR + "EndChaosEvent": CONTROLLERS,
+    _COORDINATOR + "StartScenario": CONTROLLERS,
+    _COORDINATOR + "CompleteScenario": CONTROLLERS,
+    _COORDINATOR + "RecordOutcome": CONTROLLERS | {"trading-system-engine"},
 }
 
 

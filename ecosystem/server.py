@@ -79,6 +79,8 @@ class _Middleware(grpc.aio.ServerInterceptor):
         self._tracing = tracing
         self._authorize = authorize
         self.calls_started = 0  # business calls, which a drain waits to see stop
+        # The wrapped handler of each method served, built on its first call: gRPC asks for it on every call.
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Abort with UNAUTHENTICATED / PERMISSION_DENIED unless the caller's identity may call `method`."""
@@ -93,15 +95,22 @@ class _Middleware(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]], details: Any
     ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(details)
-        if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED without running any handler
-            return handler
-        method = details.method
-        handler = _validated(handler)
+        wrapped = self._handlers.get(details.method)
+        if wrapped is None:
+            handler = await continuation(details)
+            if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED without running any handler
+                return handler
+            wrapped = self._handlers[details.method] = self._wrapped(details.method, handler)
+        return wrapped
+
+    def _wrapped(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.request_deserializer is not None:
+            handler = _replaced(handler, request_deserializer=_decoding(handler.request_deserializer))
         if method.startswith(INFRASTRUCTURE_PREFIXES):
+            handler = _validated(handler)
             return handler if self._tracing is None else self._tracing.traced_handler(handler, method)
         if handler.unary_unary is not None:
-            return _replaced(handler, unary_unary=self._unary(method, handler.unary_unary, details.invocation_metadata))
+            return _replaced(handler, unary_unary=self._unary(method, handler.unary_unary))
         if handler.unary_stream is not None:
             handler = _replaced(handler, unary_stream=self._stream(method, handler.unary_stream))
         elif handler.stream_unary is not None or handler.stream_stream is not None:
@@ -119,7 +128,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
 
         return refuse
 
-    def _unary(self, method: str, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., Any]:
+    def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             ok = False
@@ -128,6 +137,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             try:
                 await self._admit(method, context)
                 await self._faults.before_call(method, context)
+                await _refuse_invalid(request, context)
                 response = await behaviour(request, context)
                 ok = context.code() in (None, grpc.StatusCode.OK)
                 return response
@@ -143,7 +153,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             return run
 
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with tracing.server_span(method, metadata, context):
+            with tracing.server_span(method, context.invocation_metadata(), context):
                 return await run(request, context)
 
         return traced
@@ -155,6 +165,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
                 self.calls_started += 1
                 await self._admit(method, context)
                 await self._faults.before_call(method, context)
+                await _refuse_invalid(request, context)
                 try:
                     async for item in behaviour(request, context):
                         yield item
@@ -169,6 +180,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             self.calls_started += 1
             await self._admit(method, context)
             await self._faults.before_call(method, context)
+            await _refuse_invalid(request, context)
             try:
                 return await behaviour(request, context)
             except grpc.aio.AbortError:
@@ -211,15 +223,18 @@ def _decoding(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return decode
 
 
-async def _refuse_invalid(request: Any, context: grpc.aio.ServicerContext) -> None:
+def _request_problem(request: Any) -> str | None:
+    """Why `request` is refused: it did not decode, or a field is over its limit (ecosystem.limits); None if not."""
     if isinstance(request, _Undecodable):
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"the request body is not a valid {request.type_name}: corrupt wire data or a string that is not UTF-8",
-        )
+        return f"the request body is not a valid {request.type_name}: corrupt wire data or a string that is not UTF-8"
     problem = request_problem(request)
+    return None if problem is None else f"invalid {request.DESCRIPTOR.name}: {problem}"
+
+
+async def _refuse_invalid(request: Any, context: grpc.aio.ServicerContext) -> None:
+    problem = _request_problem(request)
     if problem is not None:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid {request.DESCRIPTOR.name}: {problem}")
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
 
 
 def _replaced(handler: grpc.RpcMethodHandler, **fields: Any) -> grpc.RpcMethodHandler:
@@ -229,11 +244,10 @@ def _replaced(handler: grpc.RpcMethodHandler, **fields: Any) -> grpc.RpcMethodHa
 
 
 def _validated(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """`handler` answering INVALID_ARGUMENT, before its behaviour uses it, for a request that does not decode or
-    has a field over its limit (ecosystem.limits)."""
+    """`handler` (of an infrastructure method, which the middleware does not wrap otherwise) answering
+    INVALID_ARGUMENT, before its behaviour uses it, for a request `_request_problem` refuses."""
     if handler.request_deserializer is None:
         return handler
-    handler = _replaced(handler, request_deserializer=_decoding(handler.request_deserializer))
     before = _checked_stream if handler.request_streaming else _checked_request
     for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
         behaviour = getattr(handler, kind)

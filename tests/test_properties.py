@@ -68,7 +68,6 @@ MAX_ITEMS = 4
 LEAKS = ("Traceback", "<class", "Exception")
 # An ERROR_INJECTION event this module injected on purpose aborts calls with the code it names (INTERNAL too).
 INJECTED_FAULT = "fault injected by chaos event"
-ENVIRONMENT = "testing"  # the stack's (SuiteTimings.environment_name)
 
 BUSINESS_MODULES = (config_pb2, risk_pb2, coordinator_pb2, trading_pb2)
 HOSTS = {grpc_service: service for service, grpc_service in GRPC_SERVICES.items()}
@@ -110,7 +109,7 @@ INTEGER_RANGES = {
     FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
 M = TypeVar("M", bound=Message)
-WIRE_VARINT, WIRE_I64, WIRE_LEN, WIRE_SGROUP, WIRE_EGROUP, WIRE_I32 = range(6)
+WIRE_LEN, WIRE_SGROUP, WIRE_EGROUP = 2, 3, 4  # protobuf wire types
 
 
 # --- what is called ------------------------------------------------------------------------------------------
@@ -600,14 +599,15 @@ WRITES = [(key, value_type) for key in CONFIG_KEYS for value_type in VALUES_OF_T
 def await_applied(stack: LocalTarget, service: str, key: str, version: int) -> None:
     """Until every instance of `service` logged that its configuration client holds `key` at `version`."""
 
+    logs = {label: path for label, path in stack.log_paths().items() if label.startswith(service)}
+
     def applied() -> list[str]:
-        logs = stack.logs(lines=500)
-        return [label for label, text in logs.items() if label.startswith(service) and any(
+        return [label for label, path in logs.items() if any(
             line.get("event") == "config_changed" and line.get("key") == key and line.get("version") == version
-            for line in map(_json_or_empty, text.splitlines())
+            for line in map(_json_or_empty, path.read_text(errors="replace").splitlines())
         )]
 
-    wait_until(applied, lambda labels: len(labels) == len(stack.instances(service)), timeout=CONFIG_APPLIED_S,
+    wait_until(applied, lambda labels: len(labels) == len(logs), timeout=CONFIG_APPLIED_S,
                what=f"{service} applies {key} version {version} (its config_changed log line)")
 
 
@@ -643,7 +643,7 @@ def test_no_accepted_configuration_makes_an_order_fail_internally(
     @given(value=VALUES_OF_TYPE[value_type])
     def orders_survive(value: str) -> None:
         write = config_pb2.SetConfigurationRequest(
-            key=key, value=value, type=value_type, environment=ENVIRONMENT
+            key=key, value=value, type=value_type, environment=caller.stack.timings.environment_name
         )
         try:
             written = caller.unary(

@@ -154,5 +154,4 @@ class Security(Driver):
         [handle] = self._suite.stack.instances(service)
         self._suite.redis.delete(instance_key(service, handle.instance_id))
         self._suite.redis.zrem(index_key(service), handle.instance_id)
-        self.state.deleted = handle
 
