@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from behave.model import Scenario, Step
+from behave.model import Feature, Scenario, Step
 from behave.model_core import Status
 from behave.runner import Context
 
@@ -33,6 +33,7 @@ from acceptance.applicability import fill_manifest_examples, not_applicable
 from acceptance.hooks import explain_step_errors, recorded, reports_dir
 from acceptance.manifest import load_manifest
 from acceptance.otlp_receiver import OtlpReceiver
+from acceptance.plan import CLAIMS_OPTION, UNITS_OPTION, Claims, keep_units, unit_of
 from acceptance.signoff import ScenarioRecord, record_hook_error, record_scenario, record_stack
 from acceptance.suite import Suite
 from acceptance.targets import default_target_name, make_target
@@ -66,6 +67,12 @@ def before_all(context: Context) -> None:
     else:
         name, reason = default_target_name()
     print(f"stack target: {name} ({reason}); manifest: {os.path.relpath(manifest.path)} ({manifest.name})")
+    if UNITS_OPTION in userdata:  # one worker of a parallel or sharded run (acceptance/plan.py)
+        keep_units(context._runner.features, userdata[UNITS_OPTION])
+    context.claims = None
+    if CLAIMS_OPTION in userdata:  # the workers of a parallel run share the units as they go
+        context.claims = Claims(userdata[CLAIMS_OPTION], worker=str(os.getpid()))
+        context.claims.prepare(context._runner.features, context.config)
     fill_manifest_examples(context._runner.features, manifest)
     options: dict[str, Any] = {}
     # The suite starts, owns and may break every stack but an external one; it can have the reference
@@ -95,6 +102,16 @@ def before_all(context: Context) -> None:
     context.suite = Suite(stack, manifest, otlp)
     stack.start()
     context.suite.verify_healthy()
+
+
+def before_feature(context: Context, feature: Feature) -> None:
+    if context.claims:
+        context.claims.wrap(feature)
+
+
+def after_feature(context: Context, feature: Feature) -> None:
+    if context.claims:
+        context.claims.settle(feature)
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
@@ -139,7 +156,7 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
 
 def _record(scenario: Scenario, **outcome: Any) -> ScenarioRecord:
     return ScenarioRecord(feature=scenario.feature.name, scenario=scenario.name, location=str(scenario.location),
-                          **outcome)
+                          unit=unit_of(scenario), **outcome)
 
 
 def after_all(context: Context) -> None:

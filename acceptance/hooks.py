@@ -21,11 +21,13 @@ from acceptance.signoff import record_hook_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPORTS = REPO_ROOT / "reports"
+# `-D reports_dir=DIR`: where a run writes its records, JUnit and Allure results instead of reports/.
+REPORTS_OPTION = "reports_dir"
 
 
 def reports_dir(context: Context) -> Path:
-    """reports/ unless the run names another folder (`-D reports_dir=...`, as the re-run of failures does)."""
-    return REPO_ROOT / context.config.userdata.get("reports_dir", "reports")
+    """reports/ unless the run names another folder (a parallel worker, a shard, the re-run of failures)."""
+    return REPO_ROOT / context.config.userdata.get(REPORTS_OPTION, "reports")
 
 
 def recorded(hook: Callable[..., None]) -> Callable[..., None]:

@@ -1,10 +1,16 @@
 """`make accept`: run the behave suite, build the Allure report and write the release sign-off.
 
-    python -m acceptance.run [--target local|docker|external] [--manifest TOML] [--tags EXPR] [--no-html]
-                             [--no-rerun] [feature paths and other behave args]
+    python -m acceptance.run [--target local|docker|swarm|external] [--manifest TOML] [--tags EXPR]
+                             [--jobs N] [--shard I/N] [--reports-dir DIR] [--no-html] [--no-rerun]
+                             [feature paths and other behave args]
 
 Exit status 0 means GO, 1 means NO-GO. Failed scenarios are re-run once, in a second behave run on a
 freshly started stack, and marked reproduced or not; the verdict stays NO-GO either way.
+
+`--jobs N` spreads the scenarios over N behave processes, each on a stack of its own, balanced by the
+scenario times of earlier runs (acceptance/plan.py); their reports (reports/workers/wK/) are merged into
+one JUnit set, one Allure report and one sign-off. `--shard I/N` runs the I-th of N balanced slices, for
+N CI machines; `python -m acceptance.merge` makes their reports one verdict.
 
 behave runs as a child in its own process group; SIGINT and SIGTERM reach it once, from here, so its
 cleanups and after_all run (a terminal's Ctrl-C would otherwise reach it twice). A third signal kills it.
@@ -13,8 +19,10 @@ cleanups and after_all run (a terminal's Ctrl-C would otherwise reach it twice).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -29,8 +37,23 @@ from pathlib import Path
 from typing import IO
 
 from acceptance import allure_report
+from acceptance.hooks import REPORTS_OPTION
 from acceptance.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
+from acceptance.plan import (
+    CLAIMS_OPTION,
+    UNITS_OPTION,
+    PlanError,
+    Shard,
+    balance,
+    collect_units,
+    digest,
+    read_durations,
+    record_durations,
+    worker_order,
+    write_units,
+)
 from acceptance.redis_acl import redact
+from acceptance.report_folders import ALLURE_RESULTS, BEHAVE_LOG, JUNIT, merge_folders
 from acceptance.signoff import (
     HOOK_ERRORS_FILE,
     NOT_REPRODUCED,
@@ -52,7 +75,7 @@ from acceptance.signoff import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("local", "docker", "external")
+TARGETS = ("local", "docker", "swarm", "external")
 # Display name -> distribution name.
 VERSIONED_PACKAGES = {
     "behave": "behave",
@@ -63,6 +86,9 @@ VERSIONED_PACKAGES = {
 }
 _SIGNALS_BEFORE_KILL = 3
 RERUN_DIR = "rerun"
+WORKERS_DIR = "workers"
+# A shard's place in the plan, which the merge checks.
+SHARD_FILE = "shard.json"
 # A release that fails more scenarios than this is re-run in part: the first failures say enough.
 MAX_RERUN = 10
 # After behave exits, how long processes it left behind may keep its output open before we stop reading.
@@ -70,10 +96,21 @@ _OUTPUT_DRAIN_S = 10.0
 
 
 @dataclass(frozen=True)
+class BehaveJob:
+    """One behave process: a whole run, a parallel worker or the re-run of failures."""
+
+    name: str
+    command: list[str]
+    log: Path
+    echo: bool = True  # copy its output to the console (one process at a time only)
+
+
+@dataclass(frozen=True)
 class BehaveRun:
-    exit_code: int
+    exit_code: int  # the first non-zero exit status of its processes, else 0
     interrupted_by: str | None
     log: Path
+    workers: int = 1
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -88,6 +125,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "--manifest", type=Path, help=f"the stack manifest (default: {DEFAULT_MANIFEST.relative_to(REPO_ROOT)})"
     )
     parser.add_argument("--tags", action="append", default=[], metavar="EXPR", help="behave tag expression")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="behave processes, each on a stack of its own (default 1)")
+    parser.add_argument("--shard", metavar="I/N", help="run only the I-th of N balanced slices of the scenarios")
+    parser.add_argument("--reports-dir", type=Path, metavar="DIR", help="where the reports go (default reports/)")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument(
         "--no-rerun", action="store_true", help="do not re-run failed scenarios on a rebuilt stack"
@@ -106,72 +147,108 @@ def behave_command(target: str | None, manifest: Path | None, tags: list[str], e
     return command + extra
 
 
+def folder_args(folder: Path) -> list[str]:
+    """behave arguments that put a run's records, JUnit and Allure results into `folder`."""
+    return ["-D", f"{REPORTS_OPTION}={folder}", "--junit-directory", str(folder / JUNIT)]
+
+
 def clear_previous_run(reports: Path) -> None:
-    """Remove the last run's outputs; keep reports/history (the Allure trend)."""
-    for folder in ("allure-results", "allure-report", "junit"):
+    """Remove the last run's outputs; keep reports/history (the Allure trend, the scenario times)."""
+    for folder in (ALLURE_RESULTS, "allure-report", JUNIT, RERUN_DIR, WORKERS_DIR):
         shutil.rmtree(reports / folder, ignore_errors=True)
-    shutil.rmtree(reports / RERUN_DIR, ignore_errors=True)
-    for name in (HOOK_ERRORS_FILE, SCENARIOS_FILE, STACK_FILE, "signoff.md", "signoff.json", "behave.log"):
+    for name in (HOOK_ERRORS_FILE, SCENARIOS_FILE, STACK_FILE, SHARD_FILE, "signoff.md", "signoff.json", BEHAVE_LOG):
         (reports / name).unlink(missing_ok=True)
-    (reports / "allure-results").mkdir(parents=True)
+    (reports / ALLURE_RESULTS).mkdir(parents=True)
 
 
-def run_behave(command: list[str], *, cwd: Path, log_path: Path) -> BehaveRun:
-    """Run behave, copying its output to the console and to `log_path`; forward SIGINT/SIGTERM to it."""
+def run_behave(jobs: list[BehaveJob], *, cwd: Path) -> BehaveRun:
+    """Run behave processes side by side, each writing its output to its log (and the console when it
+    echoes); forward SIGINT/SIGTERM to all of them."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     received: list[int] = []
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
+    processes: list[subprocess.Popen[bytes]] = []
+    readers: list[tuple[_OutputCopy, IO[bytes]]] = []
+    started = time.monotonic()
 
-        def forward(signum: int, _frame: object) -> None:
-            received.append(signum)
-            if process.poll() is not None:
-                return
-            name = signal.Signals(signum).name
-            if len(received) >= _SIGNALS_BEFORE_KILL:
-                print(f"\nrun: {name} again: killing behave (pid {process.pid}) and its process group", flush=True)
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        running = [process for process in processes if process.poll() is None]
+        name = signal.Signals(signum).name
+        if len(received) >= _SIGNALS_BEFORE_KILL:
+            print(f"\nrun: {name} again: killing behave (pids {_pids(running)}) and its process groups", flush=True)
+            for process in running:
                 os.killpg(process.pid, signal.SIGKILL)
-                return
+            return
+        if running:
             print(
-                f"\nrun: {name}: passed to behave (pid {process.pid}), waiting for its cleanups "
+                f"\nrun: {name}: passed to behave (pids {_pids(running)}), waiting for its cleanups "
                 f"({_SIGNALS_BEFORE_KILL - len(received)} more to kill it)",
                 flush=True,
             )
+        for process in running:
             process.send_signal(signum)
 
-        previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
-        reader = threading.Thread(target=_copy_output, args=(process.stdout, log), name="behave-output", daemon=True)
-        reader.start()
-        try:
-            exit_code = process.wait()
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for job in jobs:
+            job.log.parent.mkdir(parents=True, exist_ok=True)
+            log = job.log.open("wb")
+            process = subprocess.Popen(
+                job.command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, process_group=0,
+            )
+            processes.append(process)
+            reader = _OutputCopy(process.stdout, log, echo=job.echo, name=f"{job.name}-output")
+            reader.start()
+            readers.append((reader, log))
+        exit_codes = []
+        for (reader, _log), job, process in zip(readers, jobs, processes, strict=True):
+            exit_codes.append(process.wait())
+            reader.join(timeout=_OUTPUT_DRAIN_S)  # its end of output is when the worker finished
+            if not job.echo:
+                print(f"run: {job.name} finished: exit {exit_codes[-1]} after {reader.ended - started:.1f} s",
+                      flush=True)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for process in processes:  # only when this process itself is failing: its children must not outlive it
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    for (reader, log), job in zip(readers, jobs, strict=True):
         reader.join(timeout=_OUTPUT_DRAIN_S)
         if reader.is_alive():
             print(
-                f"run: behave exited but processes it started still hold its output open after "
+                f"run: {job.name} exited but processes it started still hold its output open after "
                 f"{_OUTPUT_DRAIN_S:.0f} s: they were not stopped by the suite's cleanups",
                 file=sys.stderr,
             )
+        log.close()
     interrupted_by = signal.Signals(received[0]).name if received else None
-    return BehaveRun(exit_code=exit_code, interrupted_by=interrupted_by, log=log_path)
+    exit_code = next((code for code in exit_codes if code != 0), 0)
+    return BehaveRun(exit_code=exit_code, interrupted_by=interrupted_by, log=jobs[0].log, workers=len(jobs))
 
 
-def _copy_output(source: IO[bytes], log: IO[bytes]) -> None:
-    for line in source:
-        log.write(line)
-        log.flush()
-        sys.stdout.write(line.decode("utf-8", errors="replace"))
-        sys.stdout.flush()
+def _pids(processes: list[subprocess.Popen[bytes]]) -> str:
+    return ", ".join(str(process.pid) for process in processes)
+
+
+class _OutputCopy(threading.Thread):
+    """Copies a behave process's output to its log (and the console when it echoes); notes when it ended."""
+
+    def __init__(self, source: IO[bytes], log: IO[bytes], *, echo: bool, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.source, self.log, self.echo = source, log, echo
+        self.ended = float("nan")
+
+    def run(self) -> None:
+        for line in self.source:
+            self.log.write(line)
+            self.log.flush()
+            if self.echo:
+                sys.stdout.write(line.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+        self.ended = time.monotonic()
 
 
 def package_versions() -> dict[str, str]:
@@ -205,50 +282,114 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     args, extra = parse_args(argv)
     try:
         manifest = load_manifest(args.manifest)
-    except ManifestError as exc:
+        shard = Shard.parse(args.shard) if args.shard else None
+        if args.jobs < 1:
+            raise PlanError(f"--jobs {args.jobs}: at least 1")
+    except (ManifestError, PlanError) as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 2
-    reports = root / "reports"
-    results = reports / "allure-results"
+    reports = (args.reports_dir or root / "reports").resolve()
     clear_previous_run(reports)
 
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
     manifest_path = manifest.path.resolve() if args.manifest else None
-    command = behave_command(args.target, manifest_path, args.tags, extra)
-    print("run:", redact(" ".join(command)), flush=True)
-    run = run_behave(command, cwd=root, log_path=reports / "behave.log")
-
-    features = read_junit(reports / "junit")
-    records = read_scenario_records(reports)
-    apply_skip_reasons(features, records)
-    explain_junit_skips(reports / "junit", features)
-    recorded = read_hook_errors(reports)
-    printed = scan_behave_output(run.log.read_text(encoding="utf-8", errors="replace"))
-    hook_errors = recorded + unexplained_output_errors(printed, recorded, features)
-
-    reproduction: dict[str, str] = {}
-    notes: list[str] = []
-    failed = [record for record in records if record.failed]
-    if failed and not args.no_rerun and run.interrupted_by is None:
-        reproduction, note = rerun_failures(failed, _stack_args(args.target, manifest_path) + _userdata_args(extra),
-                                            root=root)
-        notes.append(note)
-    duration_s = round(time.monotonic() - clock, 1)
+    if args.jobs == 1 and shard is None:
+        own_folder = [] if reports == root / "reports" else folder_args(reports)
+        command = behave_command(args.target, manifest_path, args.tags, extra + own_folder)
+        print("run:", redact(" ".join(command)), flush=True)
+        run = run_behave([BehaveJob("behave", command, reports / BEHAVE_LOG)], cwd=root)
+        shown_command = command
+    else:
+        try:
+            jobs = plan_workers(args, extra, manifest_path, shard, reports, root)
+        except PlanError as exc:
+            print(f"run: {exc}", file=sys.stderr)
+            return 2
+        run = run_behave(jobs, cwd=root)
+        merge_folders([job.log.parent for job in jobs], reports)
+        run = dataclasses.replace(run, log=reports / BEHAVE_LOG)
+        shown_command = jobs[0].command
 
     run_info = {
         "name": f"{manifest.name} acceptance",
         "target": args.target or "default (environment.py decides)",
         "manifest": _manifest_summary(manifest, root),
         **{f"stack {key}": value for key, value in read_stack(reports).items()},
+        "workers": run.workers,
+        **({"shard": str(shard)} if shard else {}),
         "tags": args.tags,
         "behave_args": [redact(arg) for arg in extra],
-        "command": redact(" ".join(command)),
+        "command": redact(" ".join(shown_command)) + (f" (one of {run.workers} workers)" if run.workers > 1 else ""),
         "versions": package_versions(),
         "git_revision": git_revision(root),
         "started_at": started.isoformat(timespec="seconds"),
-        "duration_s": duration_s,
     }
+    rerun_args = None if args.no_rerun else _stack_args(args.target, manifest_path) + _userdata_args(extra)
+    verdict = conclude(reports, run, run_info, clock=clock, rerun_args=rerun_args, html=not args.no_html, root=root)
+    if args.keep_as:
+        keep(reports, reports / args.keep_as)
+    return 0 if verdict.go else 1
+
+
+def plan_workers(args: argparse.Namespace, extra: list[str], manifest: Path | None, shard: Shard | None,
+                 reports: Path, root: Path) -> list[BehaveJob]:
+    """The behave processes of a parallel or sharded run, each with its units and its reports folder."""
+    units, options = collect_units(extra, root)
+    durations = read_durations(reports)
+    if shard:
+        slices = balance(units, durations, shard.count)
+        units = slices[shard.index - 1]
+        if not units:
+            raise PlanError(f"shard {shard} has no scenario: {sum(map(len, slices))} scenarios and outlines "
+                            f"make fewer than {shard.count} shards")
+        (reports / SHARD_FILE).write_text(json.dumps(
+            {"shard": shard.index, "of": shard.count, "plan": digest(slices), "units": [u.key for u in units]},
+            indent=1) + "\n", encoding="utf-8")
+        print(f"run: shard {shard}: {len(units)} of {sum(map(len, slices))} scenarios and outlines "
+              f"(plan {digest(slices)})", flush=True)
+    shared = reports / WORKERS_DIR
+    write_units(shared / "units.json", units)
+    count = min(args.jobs, len(units))
+    sharing = ["-D", f"{CLAIMS_OPTION}={shared / 'claims'}"] if count > 1 else []
+    (shared / "claims").mkdir(exist_ok=True)
+    jobs = []
+    for index in range(count):
+        folder = shared / f"w{index + 1}"
+        command = behave_command(args.target, manifest, args.tags, [
+            *options, *folder_args(folder), "-D", f"{UNITS_OPTION}={shared / 'units.json'}", *sharing,
+            *worker_order(units, durations, index)])
+        jobs.append(BehaveJob(f"w{index + 1}", command, folder / BEHAVE_LOG, echo=count == 1))
+    if count == 1:
+        print("run:", redact(" ".join(jobs[0].command)), flush=True)
+    else:
+        print(f"run: {count} workers share {len(units)} scenarios and outlines, each on a stack of its own; "
+              f"their output: {_shown(shared)}/w<N>/behave.log", flush=True)
+    return jobs
+
+
+def conclude(reports: Path, run: BehaveRun, run_info: dict, *, clock: float, rerun_args: list[str] | None,
+             html: bool, root: Path, reproduction: dict[str, str] | None = None,
+             incomplete: list[str] = ()) -> Verdict:  # type: ignore[assignment]
+    """From what the run left in `reports`: the verdict, the sign-off, the marked Allure results and the HTML
+    report. `rerun_args` (None: no re-run) are the behave arguments a re-run of the failures needs."""
+    results = reports / ALLURE_RESULTS
+    features = read_junit(reports / JUNIT)
+    records = read_scenario_records(reports)
+    apply_skip_reasons(features, records)
+    explain_junit_skips(reports / JUNIT, features)
+    recorded = read_hook_errors(reports)
+    printed = scan_behave_output(run.log.read_text(encoding="utf-8", errors="replace"))
+    hook_errors = recorded + unexplained_output_errors(printed, recorded, features)
+    record_durations(reports, records)
+
+    reproduction = dict(reproduction or {})
+    notes: list[str] = []
+    failed = [record for record in records if record.failed]
+    if failed and rerun_args is not None and run.interrupted_by is None:
+        reproduction, note = rerun_failures(failed, rerun_args, reports=reports, root=root)
+        notes.append(note)
+    run_info["duration_s"] = round(time.monotonic() - clock, 1)
     verdict = decide(
         features,
         behave_exit_code=run.exit_code,
@@ -256,9 +397,10 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         records=records,
         reproduction=reproduction,
         interrupted_by=run.interrupted_by,
+        incomplete=incomplete,
     )
     verdict.notes += notes
-    if args.no_html:
+    if not html:
         verdict.notes.append("HTML report not generated (--no-html)")
     md_path, json_path = write_signoff(verdict, run_info, reports)
 
@@ -275,12 +417,10 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         build_name=f"{run_info['target']} {run_info['started_at']}",
         report_url=(reports / "allure-report" / "index.html").as_uri(),
     )
-    if not args.no_html and not _generate_html(verdict, run_info["name"], results, reports, root):
+    if html and not _generate_html(verdict, run_info["name"], results, reports, root):
         write_signoff(verdict, run_info, reports)  # with the note that the report is missing
-    print_verdict(verdict, reports, md_path, json_path)
-    if args.keep_as:
-        keep(reports, reports / args.keep_as)
-    return 0 if verdict.go else 1
+    print_verdict(verdict, run_info, reports, md_path, json_path)
+    return verdict
 
 
 def _stack_args(target: str | None, manifest: Path | None) -> list[str]:
@@ -293,31 +433,23 @@ def _manifest_summary(manifest: Manifest, root: Path) -> str:
     return f"{shown}: {', '.join(manifest.service_names)}"
 
 
-def rerun_failures(failed: list[ScenarioRecord], behave_args: list[str], *, root: Path) -> tuple[dict[str, str], str]:
+def rerun_failures(failed: list[ScenarioRecord], behave_args: list[str], *, reports: Path,
+                   root: Path) -> tuple[dict[str, str], str]:
     """Run the failed scenarios once more, in a behave run of their own on a freshly started stack.
 
-    Returns location -> REPRODUCED / NOT_REPRODUCED, and a note for the sign-off. The re-run's reports go
-    to reports/rerun/; the Allure results it adds are moved there too, so the report shows the run that
-    decided the verdict.
+    Returns location -> REPRODUCED / NOT_REPRODUCED, and a note for the sign-off. The re-run writes its
+    reports, Allure results included, to reports/rerun/, so the report shows the run that decided the verdict.
     """
-    reports = root / "reports"
     rerun_dir = reports / RERUN_DIR
-    results = reports / "allure-results"
     chosen = failed[:MAX_RERUN]
-    before = set(results.iterdir())
-    command = [sys.executable, "-m", "behave", "-D", f"reports_dir=reports/{RERUN_DIR}",
-               "--junit-directory", str(rerun_dir / "junit"), *behave_args]
+    command = [sys.executable, "-m", "behave", *folder_args(rerun_dir), *behave_args]
     # By file and exact name: rows of @manifest.examples outlines are made at run time and have no line.
     command += sorted({record.location.rsplit(":", 1)[0] for record in chosen})
     for record in chosen:
         command += ["--name", f"^{re.escape(record.scenario)}$"]
     print(f"\nrun: re-running {len(chosen)} failed scenario(s) on a rebuilt stack:", redact(" ".join(command)),
           flush=True)
-    rerun_dir.mkdir(parents=True)
-    run = run_behave(command, cwd=root, log_path=rerun_dir / "behave.log")
-    (rerun_dir / "allure-results").mkdir()
-    for path in set(results.iterdir()) - before:
-        path.rename(rerun_dir / "allure-results" / path.name)
+    run = run_behave([BehaveJob("re-run", command, rerun_dir / BEHAVE_LOG)], cwd=root)
     outcomes = {(record.feature, record.scenario): record for record in read_scenario_records(rerun_dir)}
     reproduction = {
         record.location: REPRODUCED if outcomes[(record.feature, record.scenario)].failed else NOT_REPRODUCED
@@ -331,7 +463,7 @@ def rerun_failures(failed: list[ScenarioRecord], behave_args: list[str], *, root
     if len(failed) > len(chosen):
         note += f"; {len(failed) - len(chosen)} more failure(s) were not re-run (at most {MAX_RERUN} are)"
     if run.exit_code != 0 and not outcomes:
-        note += f"; the re-run itself failed (exit {run.exit_code}): see reports/{RERUN_DIR}/behave.log"
+        note += f"; the re-run itself failed (exit {run.exit_code}): see {_shown(rerun_dir / BEHAVE_LOG)}"
     return reproduction, note
 
 
@@ -395,7 +527,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Path) -> None:
+def print_verdict(verdict: Verdict, run_info: dict, reports: Path, md_path: Path, json_path: Path) -> None:
     totals = verdict.totals()
     rule = "=" * 78
     lines = [
@@ -408,7 +540,10 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
         f"{totals['errors']} errors, {totals['untested']} not run, {totals['not_applicable']} not applicable, "
         f"{totals['skipped']} skipped by selection",
         f"behave exit status: {verdict.behave_exit_code}",
-        "stack: " + ", ".join(f"{key} {value}" for key, value in read_stack(reports).items()),
+        "stack: " + ", ".join(f"{key} {value}" for key, value in read_stack(reports).items())
+        + (f"; {run_info['workers']} workers" if run_info.get("workers", 1) > 1 else "")
+        + (f"; shard {run_info['shard']}" if "shard" in run_info else "")
+        + (f"; {len(run_info['shards'])} shards merged" if "shards" in run_info else ""),
     ]
     lines += [f"  not applicable ({len(names)}): {reason}" for reason, names in verdict.not_applicable().items()]
     lines += [f"  - {reason}" for reason in verdict.reasons if reason != verdict.first_failure]
@@ -417,7 +552,7 @@ def print_verdict(verdict: Verdict, reports: Path, md_path: Path, json_path: Pat
     lines += [
         f"sign-off: {_shown(md_path)}  {_shown(json_path)}",
         f"report:   {_shown(index) if index.is_file() else '(missing)'}",
-        f"junit:    {_shown(reports / 'junit')}",
+        f"junit:    {_shown(reports / JUNIT)}",
         rule,
     ]
     print("\n".join(lines), flush=True)

@@ -80,6 +80,7 @@ class ScenarioRecord:
     duration_s: float = 0.0
     restored: list[str] = field(default_factory=list)
     rebuilt: str = ""  # why the stack had to be rebuilt after it; "" when the restores were enough
+    unit: str = ""  # what a parallel run plans with: the scenario's location, or its outline's (acceptance.plan)
 
     @property
     def failed(self) -> bool:
@@ -338,9 +339,11 @@ def decide(
     records: list[ScenarioRecord] = (),  # type: ignore[assignment]
     reproduction: dict[str, str] | None = None,
     interrupted_by: str | None = None,
+    incomplete: list[str] = (),  # type: ignore[assignment]
 ) -> Verdict:
     """GO only if behave exited 0, every selected scenario passed, no hook or cleanup error was recorded,
-    the stack never had to be rebuilt, and at least one scenario ran.
+    the stack never had to be rebuilt, at least one scenario ran, and no part of the run is missing
+    (`incomplete`: e.g. a shard whose results never arrived).
 
     The reasons come root cause first: set-up errors, then failed scenarios and stack rebuilds in the order
     they arose (each failure marked with whether its re-run on a rebuilt stack reproduced it), then what
@@ -375,6 +378,7 @@ def decide(
     reasons: list[str] = []
     if interrupted_by:
         reasons.append(f"the run was interrupted by {interrupted_by}")
+    reasons += incomplete
     if sum(feature.selected for feature in features) == 0:
         reasons.append("nothing was tested: no scenario was selected (check --tags and the feature paths)")
     reasons += [f"the run could not start: {error}" for error in setup]
@@ -387,8 +391,10 @@ def decide(
     reasons += others
     if behave_exit_code != 0 and not reasons:
         reasons.append(_describe_exit(behave_exit_code))
-    root_causes = [f"the run could not start: {error}" for error in setup] + scenario_reasons + reasons
-    headlines = ["the stack could not start"] * bool(setup) + headlines + [reason[:120] for reason in reasons]
+    root_causes = [*incomplete, *(f"the run could not start: {error}" for error in setup), *scenario_reasons,
+                   *reasons]
+    headlines = ([reason[:120] for reason in incomplete] + ["the stack could not start"] * bool(setup) + headlines
+                 + [reason[:120] for reason in reasons])
     return Verdict(
         go=not reasons,
         reasons=reasons,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from acceptance.targets import default_target_name
 from acceptance.targets.local import REPO_ROOT
 from benchmarks import floor, report, stack, suite
 from benchmarks.load import LoadSettings
@@ -103,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_suite:
         results["suite"] = {"reason": "--skip-suite"}
     else:
-        started = _step("acceptance suite on local (python -m acceptance.run --target local --no-html)")
-        results["suite"] = suite.measure_suite("local", args.out / "acceptance-junit")
+        targets = ["local"] + (["docker"] if default_target_name()[0] == "docker" else [])
+        started = _step(f"acceptance suite on {' and '.join(targets)} at --jobs {', '.join(map(str, suite.JOBS))}")
+        results["suite"] = suite.measure_suite(targets, args.out)
         _done(started)
 
     found = report.goals(results)

@@ -1,8 +1,8 @@
-"""Wall time of the acceptance run on the local target, whole and per feature (from behave's JUnit files).
+"""Wall time of the acceptance run per target and number of workers (`--jobs`), and per feature at one worker.
 
-`acceptance.run` always writes to reports/ and clears the last run's results first. So that a benchmark
-does not replace the reports of the last real acceptance run, those are moved aside before and put back
-after; the benchmark's own JUnit files are kept in reports/bench/acceptance-junit/.
+Each run writes into a folder of its own under reports/bench/suite/ (`acceptance.run --reports-dir`), so a
+benchmark never replaces the reports of the last real acceptance run; its scenario times are the history
+the next run plans with, copied in from reports/history/ first.
 """
 
 from __future__ import annotations
@@ -10,24 +10,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
 
+from acceptance.plan import DURATIONS_FILE
 from acceptance.targets.local import REPO_ROOT
 
 REPORTS = REPO_ROOT / "reports"
-# Everything acceptance.run clears or writes (see acceptance.run.clear_previous_run).
-RUN_OUTPUTS = ("allure-results", "allure-report", "junit", "hook-errors.jsonl", "signoff.md", "signoff.json",
-               "behave.log")
-SUITE_TIMEOUT_S = 600.0
-
-
-def _move_outputs(source: Path, destination: Path) -> None:
-    for name in RUN_OUTPUTS:
-        if (source / name).exists():
-            shutil.move(source / name, destination / name)
+JOBS = (1, 2, 4)
+SUITE_TIMEOUT_S = 900.0
 
 
 def feature_times(junit: Path) -> list[dict[str, object]]:
@@ -46,40 +39,35 @@ def feature_times(junit: Path) -> list[dict[str, object]]:
     return features
 
 
-def measure_suite(target: str, keep_junit: Path) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="bench-reports-", dir=REPORTS) as saved:
-        _move_outputs(REPORTS, Path(saved))
-        try:
-            started = time.perf_counter()
-            run = subprocess.run(
-                [sys.executable, "-m", "acceptance.run", "--target", target, "--no-html"],
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=SUITE_TIMEOUT_S,
-                check=False,
-            )
-            wall_s = time.perf_counter() - started
-            shutil.rmtree(keep_junit, ignore_errors=True)
-            if (REPORTS / "junit").exists():
-                shutil.copytree(REPORTS / "junit", keep_junit)
-            verdict = next((line for line in run.stdout.decode(errors="replace").splitlines()
-                            if line.startswith("SIGN-OFF:")), "SIGN-OFF: (none printed)")
-        finally:
-            for name in RUN_OUTPUTS:
-                path = REPORTS / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-            _move_outputs(Path(saved), REPORTS)
-    features = feature_times(keep_junit)
-    return {
-        "target": target,
-        "wall_s": wall_s,
-        "exit_code": run.returncode,
-        "verdict": verdict.removeprefix("SIGN-OFF:").strip(),
-        "features": features,
-        "features_total_s": sum(float(f["time_s"]) for f in features),
-    }
+def measure_run(target: str, jobs: int, reports: Path) -> dict[str, object]:
+    """One `acceptance.run` (no HTML, no re-run) and its wall time."""
+    shutil.rmtree(reports, ignore_errors=True)
+    if (REPORTS / DURATIONS_FILE).is_file():
+        (reports / DURATIONS_FILE).parent.mkdir(parents=True)
+        shutil.copy2(REPORTS / DURATIONS_FILE, reports / DURATIONS_FILE)
+    started = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "acceptance.run", "--target", target, "--jobs", str(jobs), "--no-html", "--no-rerun",
+         "--reports-dir", str(reports)],
+        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=SUITE_TIMEOUT_S, check=False,
+    )
+    wall_s = time.perf_counter() - started
+    verdict = next((line for line in run.stdout.decode(errors="replace").splitlines()
+                    if line.startswith("SIGN-OFF:")), "SIGN-OFF: (none printed)")
+    return {"target": target, "jobs": jobs, "wall_s": wall_s, "exit_code": run.returncode,
+            "verdict": verdict.removeprefix("SIGN-OFF:").strip()}
+
+
+def measure_suite(targets: Iterable[str], out: Path) -> dict[str, object]:
+    """Every target at JOBS 1, 2 and 4; per-feature times from the first target's one-worker run."""
+    runs = []
+    features: list[dict[str, object]] = []
+    for target in targets:
+        for jobs in JOBS:
+            print(f"bench:   {target} --jobs {jobs}", flush=True)
+            reports = out / "suite" / f"{target}-jobs{jobs}"
+            runs.append(measure_run(target, jobs, reports))
+            if jobs == 1 and not features:
+                features = feature_times(reports / "junit")
+    return {"runs": runs, "features": features}
