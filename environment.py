@@ -30,13 +30,14 @@ from behave.runner import Context
 
 from acceptance import evidence
 from acceptance.applicability import fill_manifest_examples, not_applicable
-from acceptance.hooks import explain_step_errors, recorded, reports_dir
+from acceptance.hooks import REPORTS_OPTION, explain_step_errors, recorded, reports_dir
 from acceptance.manifest import load_manifest
 from acceptance.otlp_receiver import OtlpReceiver
 from acceptance.plan import CLAIMS_OPTION, UNITS_OPTION, Claims, keep_units, unit_of
 from acceptance.signoff import ScenarioRecord, record_hook_error, record_scenario, record_stack
 from acceptance.suite import Suite
 from acceptance.targets import default_target_name, make_target
+from acceptance.targets.base import run_log_dir
 
 # What the suite can do to a stack it started itself: receive its traces, inject faults into it.
 OWNED_STACK_CAPABILITIES = {"tracing", "chaos"}
@@ -69,10 +70,6 @@ def before_all(context: Context) -> None:
     print(f"stack target: {name} ({reason}); manifest: {os.path.relpath(manifest.path)} ({manifest.name})")
     if UNITS_OPTION in userdata:  # one worker of a parallel or sharded run (acceptance/plan.py)
         keep_units(context._runner.features, userdata[UNITS_OPTION])
-    context.claims = None
-    if CLAIMS_OPTION in userdata:  # the workers of a parallel run share the units as they go
-        context.claims = Claims(userdata[CLAIMS_OPTION], worker=str(os.getpid()))
-        context.claims.prepare(context._runner.features, context.config)
     fill_manifest_examples(context._runner.features, manifest)
     options: dict[str, Any] = {}
     # The suite starts, owns and may break every stack but an external one; it can have the reference
@@ -87,6 +84,8 @@ def before_all(context: Context) -> None:
             options["security"] = userdata["security"]
         if userdata.get("reflection") == "off":  # as in production
             options["env"] = {"ECOSYSTEM_REFLECTION": "off"}
+        if REPORTS_OPTION in userdata:  # a worker, a shard, a re-run: the services' logs beside its reports
+            options["log_dir"] = reports_dir(context) / "logs" / run_log_dir(f"-{name}").name
     stack = make_target(name, manifest, **options)
     otlp = None
     if reference:
@@ -102,16 +101,21 @@ def before_all(context: Context) -> None:
     context.suite = Suite(stack, manifest, otlp)
     stack.start()
     context.suite.verify_healthy()
+    if CLAIMS_OPTION in userdata:  # the workers of a parallel run share the units as they go, once up
+        context.claims = Claims(userdata[CLAIMS_OPTION], worker=reports_dir(context).name)
+        context.claims.prepare(context._runner.features, context.config)
 
 
 def before_feature(context: Context, feature: Feature) -> None:
-    if context.claims:
-        context.claims.wrap(feature)
+    claims = getattr(context, "claims", None)  # none: not a worker of a parallel run, or before_all failed
+    if claims:
+        claims.wrap(feature)
 
 
 def after_feature(context: Context, feature: Feature) -> None:
-    if context.claims:
-        context.claims.settle(feature)
+    claims = getattr(context, "claims", None)
+    if claims:
+        claims.settle(feature)
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:

@@ -241,6 +241,20 @@ def write_hook_error_results(results: Path, hook_errors: Iterable[HookError]) ->
     return written
 
 
+def is_conclusion(path: Path) -> bool:
+    """Whether a file in an Allure results folder was written by a run's conclusion (verdict, hook errors,
+    environment, executor) rather than by allure-behave: a merge of several runs leaves those out and
+    concludes anew."""
+    if path.name in ("environment.properties", "executor.json") or path.name.endswith("-globals.json"):
+        return True
+    if not path.name.endswith("-result.json"):
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("fullName", "").startswith(f"{HOOK_ERRORS_SUITE}:")
+    except (OSError, ValueError):
+        return False
+
+
 def write_environment(results: Path, properties: Mapping[str, object]) -> Path:
     """environment.properties: the report's Environment widget (target, tags, versions, revision)."""
     results.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ NEEDS_PREFIX = "needs."
 STACK_STATES = {
     "security": "the stack runs plaintext (security mode insecure): there is no mTLS or authorization to check",
     "reflection": "reflection is off on this stack (-D reflection=off, as in production)",
+    "orchestrator": "no orchestrator replaces a failed instance of this stack by itself (TARGET=swarm runs one)",
 }
 # The columns a @manifest.examples table may have, and where each value comes from.
 COLUMNS = ("service", "health_service", "grpc_service")

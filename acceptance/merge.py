@@ -56,7 +56,8 @@ def check_shards(shards: list[ShardReports]) -> list[str]:
     if len(plans) > 1:
         problems.append("the shards were planned differently (" + ", ".join(
             f"shard {shard.index}/{shard.count} plan {shard.plan}" for shard in shards)
-            + "): give every shard the same features, arguments and reports/history/durations.json")
+            + "): give every shard the same features, arguments, tags and history/durations.json in its reports "
+            "folder")
     count = max(shard.count for shard in shards)
     given = [shard.index for shard in shards]
     for index in range(1, count + 1):

@@ -71,10 +71,15 @@ class Shard:
 @dataclass(frozen=True)
 class Unit:
     key: str  # "features/02_discovery.feature:14"
+    selected: bool = True  # by the run's tags; a unit left out is still reported, as skipped, by one worker
 
     @property
     def feature_file(self) -> str:
         return self.key.rsplit(":", 1)[0]
+
+    @property
+    def line(self) -> int:
+        return int(self.key.rsplit(":", 1)[1])
 
 
 def unit_key(item: Scenario | ScenarioOutline) -> str:
@@ -97,17 +102,25 @@ def _run_items(container: Feature | Rule) -> Iterable[Scenario | ScenarioOutline
             yield item
 
 
-def collect_units(behave_args: Sequence[str], root: Path = REPO_ROOT) -> tuple[list[Unit], list[str]]:
-    """The units behave would run with these arguments, in file order, and the arguments without their
-    feature paths (each worker names its own files)."""
+def collect_units(behave_args: Sequence[str], tags: Sequence[str] = (),
+                  root: Path = REPO_ROOT) -> tuple[list[Unit], list[str]]:
+    """The units behave would run with these arguments (tags included), in file order, and the arguments
+    without their feature paths (each worker names its own files). A `file:line` path keeps only the unit
+    at that line; a unit the tags leave out is kept, not selected."""
     with contextlib.chdir(root):  # behave reads behave.ini (`paths`) from the current folder
         try:
-            config = Configuration(list(behave_args))
+            config = Configuration([arg for expression in tags for arg in ("--tags", expression)] + list(behave_args))
         except SystemExit as exc:  # argparse already printed the usage error
             raise PlanError(f"behave arguments not understood: {' '.join(behave_args)}") from exc
         paths = [os.path.normpath(path) for path in config.paths]
-        features = parse_features(collect_feature_locations(config.paths))
-    units = [Unit(unit_key(item)) for feature in features if feature for item in _run_items(feature)]
+        locations = collect_feature_locations(config.paths)
+        lines: dict[str, set[int]] = {}
+        for location in locations:
+            if location.line:
+                lines.setdefault(os.path.relpath(os.path.abspath(location.filename)), set()).add(location.line)
+        units = [Unit(unit_key(item), item.should_run_with_tags(config.tag_expression))
+                 for feature in parse_features(locations) if feature for item in _run_items(feature)]
+    units = [unit for unit in units if unit.line in lines.get(unit.feature_file, {unit.line})]
     if not units:
         raise PlanError(f"no scenario found in {', '.join(paths) or 'the configured paths'}")
     options = [arg for arg in behave_args if os.path.normpath(arg) not in paths]
@@ -128,9 +141,18 @@ def balance(units: Sequence[Unit], durations: dict[str, float], bins: int) -> li
     return [sorted(chosen, key=lambda unit: order[unit.key]) for chosen in planned]
 
 
-def digest(bins: Sequence[Sequence[Unit]]) -> str:
-    """Names a plan: equal for shards that split the same units the same way."""
-    text = json.dumps([[unit.key for unit in chosen] for chosen in bins])
+def shard_slices(units: Sequence[Unit], durations: dict[str, float], count: int) -> list[list[Unit]]:
+    """`count` balanced slices of the selected units; the units the tags leave out go to the first slice,
+    which reports them as skipped once (they cost nothing)."""
+    slices = balance([unit for unit in units if unit.selected], durations, count)
+    slices[0] = [unit for unit in units if not unit.selected or unit in slices[0]]
+    return slices
+
+
+def digest(bins: Sequence[Sequence[Unit]], context: Sequence[str] = ()) -> str:
+    """Names a plan: equal for shards that split the same units the same way for the same run (`context`:
+    target, manifest, tags and behave arguments)."""
+    text = json.dumps([[unit.key for unit in chosen] for chosen in bins] + [list(context)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -172,30 +194,40 @@ def worker_order(units: Sequence[Unit], durations: dict[str, float], worker: int
 
 class Claims:
     """The units the workers of one run have taken, as files in a folder they share: the first worker to
-    create a unit's file runs it."""
+    create a unit's file in `taken/` runs it; what a worker reported (its features' ends) is listed in
+    `reported/<worker>`, so a worker that dies leaves a trace of what it took and never reported; a `stop`
+    file (behave --stop, after a failure) makes every worker take nothing more."""
 
     def __init__(self, folder: str | Path, worker: str) -> None:
         self.folder = Path(folder)
         self.worker = worker
         self.mine: set[str] = set()
+        for part in ("taken", "reported"):
+            (self.folder / part).mkdir(parents=True, exist_ok=True)
 
     def take(self, key: str) -> bool:
+        if (self.folder / "stop").exists():
+            return False
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
         try:
-            descriptor = os.open(self.folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            descriptor = os.open(self.folder / "taken" / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(descriptor, "w", encoding="utf-8") as claim:
-            claim.write(f"{key} {self.worker}\n")
+            claim.write(json.dumps({"unit": key, "worker": self.worker}))
         self.mine.add(key)
         return True
 
     def prepare(self, features: Iterable[Feature], config: Configuration) -> None:
-        """before_all: a feature the tags leave out entirely runs no hook, so it is claimed whole, here: one
-        worker reports its scenarios as skipped, the others drop them."""
+        """before_all, once the stack is up: a feature the tags leave out entirely runs no hook, so it is
+        claimed whole, here: one worker reports its scenarios as skipped, the others drop them."""
         for feature in features:
-            if not feature.should_run(config) and not self.take(f"feature {unit_key(feature)}"):
-                _keep(feature, set())
+            if not feature.should_run(config):
+                key = f"feature {unit_key(feature)}"
+                if self.take(key):
+                    self._reported([key])
+                else:
+                    _keep(feature, set())
 
     def wrap(self, feature: Feature) -> None:
         """before_feature (after the formatters saw the feature, so this wrapper is the outermost): each unit
@@ -211,14 +243,39 @@ class Claims:
             if key not in self.mine and item.status == Status.skipped:
                 self.take(key)
         _keep(feature, self.mine)
+        self._reported([unit_key(item) for item in _run_items(feature)])
+
+    def _reported(self, keys: list[str]) -> None:
+        with (self.folder / "reported" / self.worker).open("a", encoding="utf-8") as reported:
+            reported.writelines(key + "\n" for key in keys)
 
     def _claiming(self, item: Scenario | ScenarioOutline, run: Callable[[Runner], bool]) -> Callable[[Runner], bool]:
         key = unit_key(item)
 
         def run_when_claimed(runner: Runner) -> bool:
-            return run(runner) if self.take(key) else False
+            if not self.take(key):
+                return False
+            failed = run(runner)
+            if failed and runner.config.stop:
+                (self.folder / "stop").touch()
+            return failed
 
         return run_when_claimed
+
+
+def unreported(folder: Path) -> dict[str, list[str]]:
+    """Worker -> the units it took and never reported (it died, or was stopped, before its feature ended)."""
+    reported = {line for path in (folder / "reported").glob("*")
+                for line in path.read_text(encoding="utf-8").splitlines()}
+    missing: dict[str, list[str]] = {}
+    for path in sorted((folder / "taken").glob("*")):
+        try:
+            claim = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:  # the worker died between creating the file and writing it
+            claim = {"unit": f"(unknown: {path.name})", "worker": "(unknown)"}
+        if claim["unit"] not in reported:
+            missing.setdefault(claim["worker"], []).append(claim["unit"])
+    return missing
 
 
 def read_durations(reports: Path) -> dict[str, float]:

@@ -23,6 +23,7 @@ import redis
 from acceptance.redis_acl import redact
 
 SERVICES_KEY = "reg:v1:services"
+EVENTS_KEY = "reg:v1:events"  # up | update | down, each naming service, instance_id and incarnation
 STATUSES = ("SERVING", "DRAINING")
 REQUIRED_FIELDS = (
     "instance_id", "service", "host", "port", "version", "api_version", "status", "started_at", "heartbeat_at",

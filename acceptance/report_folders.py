@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from acceptance.allure_report import is_conclusion
 from acceptance.signoff import HOOK_ERRORS_FILE, SCENARIOS_FILE, STACK_FILE, read_scenario_records
 
 JUNIT = "junit"
@@ -31,7 +32,8 @@ def merge_folders(sources: Sequence[Path], into: Path) -> None:
     for source in sources:
         if (source / ALLURE_RESULTS).is_dir():
             for path in (source / ALLURE_RESULTS).iterdir():
-                shutil.copy2(path, results / path.name)
+                if not is_conclusion(path):  # a shard's verdict and hook errors: the merge concludes anew
+                    shutil.copy2(path, results / path.name)
     records = sorted((record for source in sources for record in read_scenario_records(source)),
                      key=lambda record: record.started_at)
     _write_lines(into / SCENARIOS_FILE, [json.dumps(asdict(record)) for record in records])

@@ -7,10 +7,10 @@
 Exit status 0 means GO, 1 means NO-GO. Failed scenarios are re-run once, in a second behave run on a
 freshly started stack, and marked reproduced or not; the verdict stays NO-GO either way.
 
-`--jobs N` spreads the scenarios over N behave processes, each on a stack of its own, balanced by the
-scenario times of earlier runs (acceptance/plan.py); their reports (reports/workers/wK/) are merged into
-one JUnit set, one Allure report and one sign-off. `--shard I/N` runs the I-th of N balanced slices, for
-N CI machines; `python -m acceptance.merge` makes their reports one verdict.
+`--jobs N` runs N behave processes, each on a stack of its own, which share the scenarios as they go
+(acceptance/plan.py); their reports (reports/workers/wK/) are merged into one JUnit set, one Allure
+report and one sign-off. `--shard I/N` runs the I-th of N slices balanced by the scenario times of
+earlier runs, for N CI machines; `python -m acceptance.merge` makes their reports one verdict.
 
 behave runs as a child in its own process group; SIGINT and SIGTERM reach it once, from here, so its
 cleanups and after_all run (a terminal's Ctrl-C would otherwise reach it twice). A third signal kills it.
@@ -32,23 +32,27 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from acceptance import allure_report
 from acceptance.hooks import REPORTS_OPTION
+from acceptance.images import ensure_images
 from acceptance.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
 from acceptance.plan import (
     CLAIMS_OPTION,
     UNITS_OPTION,
     PlanError,
     Shard,
-    balance,
+    Unit,
     collect_units,
     digest,
     read_durations,
     record_durations,
+    shard_slices,
+    unreported,
     worker_order,
     write_units,
 )
@@ -56,6 +60,7 @@ from acceptance.redis_acl import redact
 from acceptance.report_folders import ALLURE_RESULTS, BEHAVE_LOG, JUNIT, merge_folders
 from acceptance.signoff import (
     HOOK_ERRORS_FILE,
+    NAMES_SHOWN,
     NOT_REPRODUCED,
     REPRODUCED,
     SCENARIOS_FILE,
@@ -73,6 +78,7 @@ from acceptance.signoff import (
     unexplained_output_errors,
     write_signoff,
 )
+from acceptance.targets import default_target_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("local", "docker", "swarm", "external")
@@ -87,6 +93,7 @@ VERSIONED_PACKAGES = {
 _SIGNALS_BEFORE_KILL = 3
 RERUN_DIR = "rerun"
 WORKERS_DIR = "workers"
+CLAIMS_DIR = "claims"
 # A shard's place in the plan, which the merge checks.
 SHARD_FILE = "shard.json"
 # A release that fails more scenarios than this is re-run in part: the first failures say enough.
@@ -191,6 +198,8 @@ def run_behave(jobs: list[BehaveJob], *, cwd: Path) -> BehaveRun:
     previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         for job in jobs:
+            if received:  # interrupted while starting: the workers not yet started never start
+                break
             job.log.parent.mkdir(parents=True, exist_ok=True)
             log = job.log.open("wb")
             process = subprocess.Popen(
@@ -202,12 +211,12 @@ def run_behave(jobs: list[BehaveJob], *, cwd: Path) -> BehaveRun:
             reader.start()
             readers.append((reader, log))
         exit_codes = []
-        for (reader, _log), job, process in zip(readers, jobs, processes, strict=True):
+        for (reader, _log), job, process in zip(readers, jobs, processes, strict=False):
             exit_codes.append(process.wait())
             reader.join(timeout=_OUTPUT_DRAIN_S)  # its end of output is when the worker finished
             if not job.echo:
-                print(f"run: {job.name} finished: exit {exit_codes[-1]} after {reader.ended - started:.1f} s",
-                      flush=True)
+                after = f"after {reader.ended - started:.1f} s" if reader.ended else "(its output is still open)"
+                print(f"run: {job.name} finished: exit {exit_codes[-1]} {after}", flush=True)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -215,7 +224,7 @@ def run_behave(jobs: list[BehaveJob], *, cwd: Path) -> BehaveRun:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    for (reader, log), job in zip(readers, jobs, strict=True):
+    for (reader, log), job in zip(readers, jobs, strict=False):
         reader.join(timeout=_OUTPUT_DRAIN_S)
         if reader.is_alive():
             print(
@@ -226,7 +235,7 @@ def run_behave(jobs: list[BehaveJob], *, cwd: Path) -> BehaveRun:
         log.close()
     interrupted_by = signal.Signals(received[0]).name if received else None
     exit_code = next((code for code in exit_codes if code != 0), 0)
-    return BehaveRun(exit_code=exit_code, interrupted_by=interrupted_by, log=jobs[0].log, workers=len(jobs))
+    return BehaveRun(exit_code=exit_code, interrupted_by=interrupted_by, log=jobs[0].log, workers=len(processes))
 
 
 def _pids(processes: list[subprocess.Popen[bytes]]) -> str:
@@ -239,7 +248,7 @@ class _OutputCopy(threading.Thread):
     def __init__(self, source: IO[bytes], log: IO[bytes], *, echo: bool, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self.source, self.log, self.echo = source, log, echo
-        self.ended = float("nan")
+        self.ended: float | None = None
 
     def run(self) -> None:
         for line in self.source:
@@ -280,44 +289,43 @@ def git_revision(cwd: Path) -> str:
 
 def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
     args, extra = parse_args(argv)
+    reports = (args.reports_dir or root / "reports").resolve()
     try:
         manifest = load_manifest(args.manifest)
-        shard = Shard.parse(args.shard) if args.shard else None
-        if args.jobs < 1:
-            raise PlanError(f"--jobs {args.jobs}: at least 1")
+        manifest_path = manifest.path.resolve() if args.manifest else None
+        plan = None if args.jobs == 1 and not args.shard else plan_run(args, extra, manifest, reports, root)
     except (ManifestError, PlanError) as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 2
-    reports = (args.reports_dir or root / "reports").resolve()
     clear_previous_run(reports)
 
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    manifest_path = manifest.path.resolve() if args.manifest else None
-    if args.jobs == 1 and shard is None:
+    incomplete: list[str] = []
+    if plan is None:
         own_folder = [] if reports == root / "reports" else folder_args(reports)
         command = behave_command(args.target, manifest_path, args.tags, extra + own_folder)
         print("run:", redact(" ".join(command)), flush=True)
         run = run_behave([BehaveJob("behave", command, reports / BEHAVE_LOG)], cwd=root)
         shown_command = command
     else:
-        try:
-            jobs = plan_workers(args, extra, manifest_path, shard, reports, root)
-        except PlanError as exc:
-            print(f"run: {exc}", file=sys.stderr)
-            return 2
+        jobs = start_plan(plan, args, manifest_path, reports)
         run = run_behave(jobs, cwd=root)
         merge_folders([job.log.parent for job in jobs], reports)
         run = dataclasses.replace(run, log=reports / BEHAVE_LOG)
         shown_command = jobs[0].command
+        if run.interrupted_by is None:
+            incomplete = [f"worker {worker} stopped before reporting {len(units)} scenario(s) it took: "
+                          + ", ".join(units[:NAMES_SHOWN]) + (" ..." if len(units) > NAMES_SHOWN else "")
+                          for worker, units in unreported(reports / WORKERS_DIR / CLAIMS_DIR).items()]
 
     run_info = {
         "name": f"{manifest.name} acceptance",
-        "target": args.target or "default (environment.py decides)",
+        "target": (plan.target if plan else args.target) or "default (environment.py decides)",
         "manifest": _manifest_summary(manifest, root),
         **{f"stack {key}": value for key, value in read_stack(reports).items()},
         "workers": run.workers,
-        **({"shard": str(shard)} if shard else {}),
+        **({"shard": str(plan.shard)} if plan and plan.shard else {}),
         "tags": args.tags,
         "behave_args": [redact(arg) for arg in extra],
         "command": redact(" ".join(shown_command)) + (f" (one of {run.workers} workers)" if run.workers > 1 else ""),
@@ -326,51 +334,83 @@ def main(argv: list[str] | None = None, *, root: Path = REPO_ROOT) -> int:
         "started_at": started.isoformat(timespec="seconds"),
     }
     rerun_args = None if args.no_rerun else _stack_args(args.target, manifest_path) + _userdata_args(extra)
-    verdict = conclude(reports, run, run_info, clock=clock, rerun_args=rerun_args, html=not args.no_html, root=root)
+    # A shard keeps the history it planned with: every shard of a pipeline must plan with the same one.
+    verdict = conclude(reports, run, run_info, clock=clock, rerun_args=rerun_args, html=not args.no_html, root=root,
+                       incomplete=incomplete, history=not (plan and plan.shard))
     if args.keep_as:
         keep(reports, reports / args.keep_as)
     return 0 if verdict.go else 1
 
 
-def plan_workers(args: argparse.Namespace, extra: list[str], manifest: Path | None, shard: Shard | None,
-                 reports: Path, root: Path) -> list[BehaveJob]:
-    """The behave processes of a parallel or sharded run, each with its units and its reports folder."""
-    units, options = collect_units(extra, root)
+@dataclass(frozen=True)
+class RunPlan:
+    """What the workers of a parallel or sharded run get: the units (this shard's), the target they all use."""
+
+    target: str | None
+    units: list[Unit]
+    options: list[str]  # the behave arguments without feature paths
+    durations: dict[str, float]
+    shard: Shard | None
+    shard_record: dict
+
+
+def plan_run(args: argparse.Namespace, extra: list[str], manifest: Manifest, reports: Path, root: Path) -> RunPlan:
+    """Plan before anything is cleared: a usage error leaves the last run's reports as they were."""
+    if args.jobs < 1:
+        raise PlanError(f"--jobs {args.jobs}: at least 1")
+    shard = Shard.parse(args.shard) if args.shard else None
+    target = args.target
+    if args.jobs > 1 and target is None:  # every worker must start the same kind of stack
+        target = default_target_name()[0] if manifest.is_reference else "local"
+    if args.jobs > 1 and target == "external":
+        raise PlanError("--jobs with --target external: the workers would share one stack and break each "
+                        "other's scenarios; each worker needs a stack of its own (local, docker or swarm)")
+    units, options = collect_units(extra, args.tags, root)
     durations = read_durations(reports)
+    record: dict = {}
     if shard:
-        slices = balance(units, durations, shard.count)
+        context = [str(target), str(manifest.path.name), *args.tags, *options]
+        slices = shard_slices(units, durations, shard.count)
         units = slices[shard.index - 1]
         if not units:
-            raise PlanError(f"shard {shard} has no scenario: {sum(map(len, slices))} scenarios and outlines "
-                            f"make fewer than {shard.count} shards")
-        (reports / SHARD_FILE).write_text(json.dumps(
-            {"shard": shard.index, "of": shard.count, "plan": digest(slices), "units": [u.key for u in units]},
-            indent=1) + "\n", encoding="utf-8")
-        print(f"run: shard {shard}: {len(units)} of {sum(map(len, slices))} scenarios and outlines "
-              f"(plan {digest(slices)})", flush=True)
+            raise PlanError(f"shard {shard} has no scenario: the {sum(map(len, slices))} scenarios and outlines "
+                            f"selected make fewer than {shard.count} shards")
+        record = {"shard": shard.index, "of": shard.count, "plan": digest(slices, context),
+                  "units": [unit.key for unit in units]}
+    return RunPlan(target, units, options, durations, shard, record)
+
+
+def start_plan(plan: RunPlan, args: argparse.Namespace, manifest: Path | None, reports: Path) -> list[BehaveJob]:
+    """The behave processes of a parallel or sharded run, each with its reports folder; the workers of a
+    parallel run share the units through claims (acceptance/plan.py)."""
+    if plan.shard:
+        (reports / SHARD_FILE).write_text(json.dumps(plan.shard_record, indent=1) + "\n", encoding="utf-8")
+        print(f"run: shard {plan.shard}: {len(plan.units)} scenarios and outlines (plan {plan.shard_record['plan']})",
+              flush=True)
     shared = reports / WORKERS_DIR
-    write_units(shared / "units.json", units)
-    count = min(args.jobs, len(units))
-    sharing = ["-D", f"{CLAIMS_OPTION}={shared / 'claims'}"] if count > 1 else []
-    (shared / "claims").mkdir(exist_ok=True)
+    write_units(shared / "units.json", plan.units)
+    count = min(args.jobs, len(plan.units))
+    if count > 1 and plan.target in ("docker", "swarm"):
+        ensure_images(log=lambda line: print(f"run: {line}", flush=True))  # once, not in every worker at once
+    sharing = ["-D", f"{CLAIMS_OPTION}={shared / CLAIMS_DIR}"] if count > 1 else []
     jobs = []
     for index in range(count):
         folder = shared / f"w{index + 1}"
-        command = behave_command(args.target, manifest, args.tags, [
-            *options, *folder_args(folder), "-D", f"{UNITS_OPTION}={shared / 'units.json'}", *sharing,
-            *worker_order(units, durations, index)])
+        command = behave_command(plan.target, manifest, args.tags, [
+            *plan.options, *folder_args(folder), "-D", f"{UNITS_OPTION}={shared / 'units.json'}", *sharing,
+            *worker_order(plan.units, plan.durations, index)])
         jobs.append(BehaveJob(f"w{index + 1}", command, folder / BEHAVE_LOG, echo=count == 1))
     if count == 1:
         print("run:", redact(" ".join(jobs[0].command)), flush=True)
     else:
-        print(f"run: {count} workers share {len(units)} scenarios and outlines, each on a stack of its own; "
+        print(f"run: {count} workers share {len(plan.units)} scenarios and outlines, each on a stack of its own; "
               f"their output: {_shown(shared)}/w<N>/behave.log", flush=True)
     return jobs
 
 
 def conclude(reports: Path, run: BehaveRun, run_info: dict, *, clock: float, rerun_args: list[str] | None,
-             html: bool, root: Path, reproduction: dict[str, str] | None = None,
-             incomplete: list[str] = ()) -> Verdict:  # type: ignore[assignment]
+             html: bool, root: Path, reproduction: dict[str, str] | None = None, incomplete: Sequence[str] = (),
+             history: bool = True) -> Verdict:
     """From what the run left in `reports`: the verdict, the sign-off, the marked Allure results and the HTML
     report. `rerun_args` (None: no re-run) are the behave arguments a re-run of the failures needs."""
     results = reports / ALLURE_RESULTS
@@ -381,7 +421,8 @@ def conclude(reports: Path, run: BehaveRun, run_info: dict, *, clock: float, rer
     recorded = read_hook_errors(reports)
     printed = scan_behave_output(run.log.read_text(encoding="utf-8", errors="replace"))
     hook_errors = recorded + unexplained_output_errors(printed, recorded, features)
-    record_durations(reports, records)
+    if history:
+        record_durations(reports, records)
 
     reproduction = dict(reproduction or {})
     notes: list[str] = []
@@ -496,6 +537,9 @@ def _environment_properties(run_info: dict) -> dict[str, object]:
         "target": run_info.get("stack target", run_info["target"]),
         "security": run_info.get("stack security", "unknown"),
         "tags": run_info["tags"] or "(all)",
+        "workers": run_info.get("workers", 1),
+        **({"shard": run_info["shard"]} if "shard" in run_info else {}),
+        **({"shards": len(run_info["shards"])} if "shards" in run_info else {}),
         "git.revision": run_info["git_revision"],
         "started_at": run_info["started_at"],
     }

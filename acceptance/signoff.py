@@ -15,6 +15,7 @@ import json
 import re
 import traceback
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -339,7 +340,7 @@ def decide(
     records: list[ScenarioRecord] = (),  # type: ignore[assignment]
     reproduction: dict[str, str] | None = None,
     interrupted_by: str | None = None,
-    incomplete: list[str] = (),  # type: ignore[assignment]
+    incomplete: Sequence[str] = (),
 ) -> Verdict:
     """GO only if behave exited 0, every selected scenario passed, no hook or cleanup error was recorded,
     the stack never had to be rebuilt, at least one scenario ran, and no part of the run is missing

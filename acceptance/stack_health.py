@@ -1,12 +1,13 @@
 """The healthy stack every scenario starts on, as one list of problems (empty = healthy).
 
-Healthy means: each service the manifest declares runs as many instances as when the stack started
-(one each on the targets the suite starts), which the registry lists, with entries that keep the
-registry contract, under the ids the target started them with and which answer grpc.health.v1
-SERVING for their declared health name. A stack with the trading contracts also: configuration-service serves the
-seeded risk limits; the test coordinator holds no active chaos event or test scenario; an order of
-the probe shape gets a risk decision (accepted or rejected: a decision proves the path works) through
-a closed breaker.
+Healthy means: no instance failed, exited or was replaced behind the suite's back since the stack was
+(re)built (an orchestrator's restart would hide it; `StackTarget.unexpected_exits`); each service the manifest
+declares runs as many instances as when the stack started (one each on the targets the suite starts), which the
+registry lists, with entries that keep the registry contract, under the ids the target started them with and
+which answer grpc.health.v1 SERVING for their declared health name. A stack with the trading contracts also:
+configuration-service serves the seeded risk limits; the test coordinator holds no active chaos event or test
+scenario; an order of the probe shape gets a risk decision (accepted or rejected: a decision proves the path
+works) through a closed breaker; and the trading engine uses no endpoint the registry no longer lists.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def stack_problems(
 ) -> list[str]:
     """Everything that keeps the stack from being healthy, each naming the service and what was expected;
     `shape` is how many instances each service runs when healthy."""
-    problems = []
+    problems = list(stack.unexpected_exits())
     for service in manifest.services:
         problems += _service_problems(stack, registry, service, shape[service.name])
     if problems or TRADING_CONTRACT not in manifest.contracts:
@@ -66,7 +67,7 @@ def stack_problems(
     if not scenarios.ok:
         return [*problems, f"test-coordinator answers ListActiveScenarios with {scenarios.code.name}"]
     problems += [f"test scenario {s['scenario_id']} ({s['name']}) is still active" for s in scenarios.body["scenarios"]]
-    return problems + _order_path_problems(stack, rpc)
+    return problems + _order_path_problems(stack, rpc, registry)
 
 
 def _service_problems(stack: StackTarget, registry: redis.Redis, declared: DeclaredService, expected: int) -> list[str]:
@@ -110,7 +111,7 @@ def _configuration_problems(stack: StackTarget, rpc: RpcClient, declared: Declar
     return problems
 
 
-def _order_path_problems(stack: StackTarget, rpc: RpcClient) -> list[str]:
+def _order_path_problems(stack: StackTarget, rpc: RpcClient, registry: redis.Redis) -> list[str]:
     engine = stack.endpoint(TRADING_SYSTEM_ENGINE)
     engine_api = GRPC_SERVICES[TRADING_SYSTEM_ENGINE]
     order = rpc.call(engine, f"{engine_api}/SubmitOrder", PROBE_ORDER, timeout=PROBE_TIMEOUT_S,
@@ -120,11 +121,19 @@ def _order_path_problems(stack: StackTarget, rpc: RpcClient) -> list[str]:
     status = rpc.call(engine, f"{engine_api}/GetStatus", timeout=PROBE_TIMEOUT_S, server=TRADING_SYSTEM_ENGINE)
     if not status.ok:
         return [f"trading-system-engine answers GetStatus with {_outcome(status)}"]
+    problems = []
     for dependency in status.body["dependencies"]:
         state = dependency["breaker"]["state"]
         if dependency["service"] == RISK_MONITOR and state != "CLOSED":
-            return [f"trading-system-engine's breaker for {RISK_MONITOR} is {state}, expected CLOSED"]
-    return []
+            problems.append(f"trading-system-engine's breaker for {RISK_MONITOR} is {state}, expected CLOSED")
+        # An endpoint a scenario registered and removed without a `down` (an impostor, a killed instance) is
+        # kept by callers until the expiry it claimed: the next scenario must not start while they hold it.
+        registered = {entry.endpoint for entry in read_service(registry, dependency["service"]).serving}
+        stale = sorted(set(dependency.get("endpoints", [])) - registered)
+        if stale:
+            problems.append(f"trading-system-engine still uses {dependency['service']} at {', '.join(stale)}, "
+                            "which the registry no longer lists")
+    return problems
 
 
 def _outcome(result: RpcResult) -> str:

@@ -6,6 +6,7 @@ assertions compare with, the state of the running scenario, and one driver per d
     suite.config   configuration-service and the seed
     suite.chaos    faults injected through the test coordinator
     suite.faults   faults the stack target applies: stop, kill, scale, restart, Redis, network
+    suite.orchestrator  an orchestrator replacing a killed instance by itself, watched
     suite.calls    any RPC by name, health, reflection, per-method request counts
     suite.traces   the spans the services exported to the suite's OTLP receiver
     suite.security attacks a secure stack must withstand
@@ -32,6 +33,7 @@ from acceptance.drivers.calls import Calls
 from acceptance.drivers.chaos import Chaos
 from acceptance.drivers.configuration import Configuration
 from acceptance.drivers.faults import StackFaults
+from acceptance.drivers.orchestrator import Orchestrator
 from acceptance.drivers.orders import Orders
 from acceptance.drivers.registry import Registry
 from acceptance.drivers.security import Security
@@ -84,6 +86,7 @@ class Suite:
         self.config = Configuration(self)
         self.chaos = Chaos(self)
         self.faults = StackFaults(self)
+        self.orchestrator = Orchestrator(self)
         self.calls = Calls(self)
         self.traces = Traces(self)
         self.security = Security(self)

@@ -42,6 +42,11 @@ def fails(context):
     assert 1 == 2, "expected one to be two"
 
 
+@given("a step that kills its worker")
+def dies(context):
+    os._exit(3)
+
+
 @given("a step that waits for a signal in {name}")
 def waits(context, name):
     context.add_cleanup(lambda: Path(f"cleaned-{name}").write_text(str(os.getpid())))
@@ -200,7 +205,7 @@ def test_jobs_give_the_verdict_and_scenarios_of_one_run(tmp_path: Path) -> None:
     assert signoff(reports)["first_failure"].startswith('scenario "an instance expires"')
     assert signoff(reports)["failures"][0]["reproduction"] == "reproduced"
     assert {path.name for path in (reports / "workers").glob("w*")} == {"w1", "w2", "w3"}
-    claimed = {path.read_text().rsplit(" ", 1)[0] for path in (reports / "workers" / "claims").iterdir()}
+    claimed = {json.loads(path.read_text())["unit"] for path in (reports / "workers" / "claims" / "taken").iterdir()}
     planned = json.loads((reports / "workers" / "units.json").read_text())
     assert claimed == {unit for unit in planned if "load" not in unit} | {"feature features/load.feature:2"}
     assert all((reports / "workers" / name / "behave.log").stat().st_size for name in ("w1", "w2", "w3"))
@@ -293,3 +298,69 @@ def test_sigterm_reaches_every_worker_once_and_their_cleanups_run(tmp_path: Path
     for pid in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_worker_that_dies_is_no_go_naming_what_it_took(tmp_path: Path) -> None:
+    dying = "Feature: Crash\n  Scenario: the worker dies\n    Given a step that kills its worker\n"
+    project = make_project(tmp_path, {"orders": ORDERS, "crash": dying})
+
+    exit_code = run.main(["--no-html", "--no-rerun", "--jobs", "2"], root=project)
+
+    reasons = signoff(project / "reports")["reasons"]
+    assert exit_code == 1
+    assert any(reason.startswith("worker w") and "stopped before reporting 1 scenario(s) it took: "
+               "features/crash.feature:2" in reason for reason in reasons), reasons
+
+
+def test_stop_ends_every_worker_at_the_first_failure(tmp_path: Path) -> None:
+    failing_first = FAILING.replace("an instance registers\n    Given a step that passes",
+                                    "an instance registers\n    Given a step that fails")
+    project = make_project(tmp_path, {"discovery": failing_first, "orders": ORDERS, "risk": RISK})
+
+    run.main(["--no-html", "--no-rerun", "--jobs", "2", "--stop", "features/discovery.feature",
+              "features/orders.feature", "features/risk.feature"], root=project)
+
+    assert (project / "reports" / "workers" / "claims" / "stop").is_file()
+    assert signoff(project / "reports")["totals"]["passed"] < 6, "the workers went on after the failure"
+
+
+def test_a_line_selects_one_scenario_in_parallel_as_alone(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"orders": ORDERS})
+
+    run.main(["--no-html", "--jobs", "2", "features/orders.feature:6"], root=project)
+
+    assert outcomes(project / "reports") == {("Orders", "an order is rejected", "passed")}
+
+
+def test_shards_plan_with_the_tags_and_report_the_deselected_once(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", {"orders": ORDERS, "risk": RISK})
+    shards = [tmp_path / "shard-1", tmp_path / "shard-2"]
+    codes = [run.main(["--no-html", "--tags", "@slow or @wip", "--shard", f"{index}/2", "--reports-dir", str(folder)],
+                      root=project) for index, folder in enumerate(shards, 1)]
+    merged = merge.main([*map(str, shards), "--no-html", "--into", str(tmp_path / "merged")], root=project)
+
+    assert codes[0] == 0, "the one selected scenario runs in the first shard"
+    assert codes[1] == 2, "the second shard has nothing selected: a usage error, not a run"
+    assert signoff(shards[0])["totals"] | {"passed": 1, "skipped": 6} == signoff(shards[0])["totals"]
+    assert merged == 1
+    assert any("shard 2/2 is missing" in reason for reason in signoff(tmp_path / "merged")["reasons"])
+
+
+def test_the_merge_concludes_once(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", {"orders": ORDERS, "risk": RISK})
+    shards = [tmp_path / "shard-1", tmp_path / "shard-2"]
+    for index, folder in enumerate(shards, 1):
+        run.main(["--no-html", "--shard", f"{index}/2", "--reports-dir", str(folder)], root=project)
+
+    merge.main([*map(str, shards), "--no-html", "--into", str(tmp_path / "merged")], root=project)
+
+    verdicts = [json.loads(path.read_text())["attachments"][0]["name"]
+                for path in (tmp_path / "merged" / "allure-results").glob("*-globals.json")]
+    assert verdicts == ["sign-off: GO"]
+
+
+def test_jobs_on_an_external_stack_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make_project(tmp_path, {"orders": ORDERS})
+
+    assert run.main(["--jobs", "2", "--target", "external"], root=project) == 2
+    assert "each worker needs a stack of its own" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from hamcrest import assert_that, equal_to
 from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
 from acceptance.pki import Pki
-from acceptance.registry_contract import index_key, instance_key
+from acceptance.registry_contract import EVENTS_KEY, index_key, instance_key
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.names import GRPC_SERVICES
 from ecosystem.security import SUITE, TlsFiles, expect_identity
@@ -83,13 +83,23 @@ class Security(Driver):
         host = self._suite.stack.otlp_bind_host  # an address the services can reach, on every target
         servicer, server, port = self._serve_impostor(files, host)
         instance_id = f"impostor-{uuid.uuid4().hex[:8]}"
-        self._write_entry(service, instance_id, host, port)
+        incarnation = str(time.time_ns())
+        self._write_entry(service, instance_id, host, port, incarnation)
         self.state.impostor = (servicer, instance_id, f"{host}:{port}")
 
         def remove() -> None:
+            # As a deregistration does: entry and index gone, and `down` announced, so callers drop it at once
+            # (an entry that only vanished stays callable until the expiry it claimed: a Redis restart).
             self._suite.redis.delete(instance_key(service, instance_id))
             self._suite.redis.zrem(index_key(service), instance_id)
+            self._suite.redis.xadd(EVENTS_KEY, {"type": "down", "service": service, "instance_id": instance_id,
+                                                     "incarnation": incarnation})
             server.stop(grace=None)
+            self._suite.wait(
+                lambda: self._suite.orders.dependency(service)["endpoints"],
+                lambda endpoints: f"{host}:{port}" not in endpoints, timeout=REACTION_MARGIN_S,
+                what=f"the trading engine has dropped the impostor {instance_id} of {service} at {host}:{port}",
+            )
 
         self._suite.on_restore(f"remove the impostor {instance_id} of {service}", remove)
         self._suite.wait(
@@ -107,7 +117,7 @@ class Security(Driver):
         server.start()
         return servicer, server, port
 
-    def _write_entry(self, service: str, instance_id: str, host: str, port: int) -> None:
+    def _write_entry(self, service: str, instance_id: str, host: str, port: int, incarnation: str) -> None:
         client = self._suite.redis
         seconds, micros = client.time()
         now_ms = int(seconds) * 1000 + int(micros) // 1000
@@ -115,12 +125,12 @@ class Security(Driver):
         client.hset(key, mapping={
             "instance_id": instance_id, "service": service, "host": host, "port": port,
             "version": self._suite.declared.version, "api_version": "v1", "status": "SERVING",
-            "started_at": now_ms, "heartbeat_at": now_ms, "incarnation": time.time_ns(),
+            "started_at": now_ms, "heartbeat_at": now_ms, "incarnation": incarnation,
         })
         client.pexpire(key, IMPOSTOR_ENTRY_TTL_MS)
         client.zadd(index_key(service), {instance_id: now_ms + IMPOSTOR_ENTRY_TTL_MS})
-        client.xadd("reg:v1:events", {"type": "up", "service": service, "instance_id": instance_id,
-                                      "incarnation": "1"})
+        client.xadd(EVENTS_KEY, {"type": "up", "service": service, "instance_id": instance_id,
+                                      "incarnation": incarnation})
 
     def expect_impostor_got_nothing(self) -> None:
         servicer, instance_id, endpoint = self.state.impostor

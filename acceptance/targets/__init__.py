@@ -7,7 +7,8 @@
 
 A new target is a module here with a `StackTarget` subclass, listed in `_TARGETS`; the docker target
 is `acceptance/targets/docker.py` with class `DockerTarget`, picked by default once it exists and a
-docker engine answers.
+docker engine answers. The swarm target (`swarm.py`, chosen only by name) deploys the same compose file
+as a stack on a Docker Swarm; both share `containers.py`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _TARGETS = {
     "local": ("acceptance.targets.local", "LocalTarget"),
     "external": ("acceptance.targets.external", "ExternalTarget"),
     "docker": ("acceptance.targets.docker", "DockerTarget"),
+    "swarm": ("acceptance.targets.swarm", "SwarmTarget"),
 }
 TARGET_NAMES = tuple(_TARGETS)
 DOCKER_INFO_TIMEOUT_S = 15.0

@@ -18,7 +18,10 @@ from typing import NoReturn
 
 from acceptance.transport import PLAINTEXT, Transport
 
-CAPABILITIES = frozenset({"stop", "kill", "pause", "restart", "scale", "redis", "partition", "security"})
+# "orchestrator": the stack runs under an orchestrator that replaces a failed instance by itself (TARGET=swarm).
+CAPABILITIES = frozenset(
+    {"stop", "kill", "pause", "restart", "scale", "redis", "partition", "security", "orchestrator"}
+)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +38,8 @@ class SuiteTimings:
     breaker_recovery_timeout_s: float = 2.0
     retry_attempts: int = 3
     shutdown_grace_s: float = 2.0
+    # How long an orchestrator waits before it replaces a failed task (only a target with one uses it).
+    restart_delay_ms: int = 1000
     # The services log each decision (order, retry, fault) at debug, for the report of a failed scenario.
     log_level: str = "debug"
 
@@ -110,6 +115,8 @@ class StackTarget(ABC):
     timings: SuiteTimings = SUITE_TIMINGS
     # How the suite reaches the services: mTLS with the stack's certificates where the target made them.
     transport: Transport = PLAINTEXT
+    # How long an instance may take from its start until it is SERVING: the bound every target waits with.
+    start_timeout: float
 
     @property
     @abstractmethod
@@ -140,6 +147,14 @@ class StackTarget(ABC):
         """Replace the whole stack: everything started stops, then fresh processes or containers start on an
         empty registry, and `wait_healthy`. For a stack the suite could not restore to its initial shape."""
         self._unsupported("rebuild")
+
+    def unexpected_exits(self) -> list[str]:
+        """The instances that failed, exited, were rejected or replaced since the stack was (re)built, other than
+        those the target stopped, killed or scaled away itself: what an orchestrator hides by starting a new
+        instance. Each names the service, the instance, how it ended and its last log lines; once seen, an exit is
+        reported at every check until the stack is rebuilt. None where nothing starts an instance behind the suite's
+        back: an instance that exits there stays gone, which the stack's health sees by itself."""
+        return []
 
     @property
     def otlp_bind_host(self) -> str:
