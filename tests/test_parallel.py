@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,40 +20,9 @@ from acceptance import merge, run
 from acceptance.plan import PlanError, Shard, Unit, balance, digest
 from acceptance.signoff import read_junit
 from acceptance.waits import wait_until
+from tests import behave_projects
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-STEPS = """
-import os
-import time
-from pathlib import Path
-
-from behave import given
-
-
-@given("a step that passes")
-def passes(context):
-    pass
-
-
-@given("a step that fails")
-def fails(context):
-    assert 1 == 2, "expected one to be two"
-
-
-@given("a step that kills its worker")
-def dies(context):
-    os._exit(3)
-
-
-@given("a step that waits for a signal in {name}")
-def waits(context, name):
-    context.add_cleanup(lambda: Path(f"cleaned-{name}").write_text(str(os.getpid())))
-    Path(f"started-{name}").write_text(str(os.getpid()))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # bounded: the test interrupts it long before
-        time.sleep(0.05)
-"""
 
 ENVIRONMENT = """
 import signal
@@ -146,14 +114,7 @@ def importable_suite_library(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_project(root: Path, features: dict[str, str]) -> Path:
-    (root / "features").mkdir(parents=True)
-    (root / "steps").mkdir()
-    shutil.copy(REPO_ROOT / "behave.ini", root / "behave.ini")
-    (root / "steps" / "steps.py").write_text(STEPS)
-    (root / "environment.py").write_text(ENVIRONMENT)
-    for name, text in features.items():
-        (root / "features" / f"{name}.feature").write_text(text)
-    return root
+    return behave_projects.make_project(root, features, ENVIRONMENT)
 
 
 def outcomes(reports: Path) -> set[tuple[str, str, str]]:

@@ -38,42 +38,9 @@ from acceptance.signoff import (
     write_signoff,
 )
 from acceptance.waits import wait_until
+from tests import behave_projects
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-STEPS = """
-import os
-import time
-from pathlib import Path
-
-from behave import given
-
-
-@given("a step that passes")
-def passes(context):
-    pass
-
-
-@given("a step that fails")
-def fails(context):
-    assert 1 == 2, "expected one to be two"
-
-
-@given("a step whose cleanup fails")
-def cleanup_fails(context):
-    def failing_cleanup():
-        raise RuntimeError("scenario cleanup exploded")
-    context.add_cleanup(failing_cleanup)
-
-
-@given("a step that waits for a signal")
-def waits(context):
-    context.add_cleanup(lambda: Path("cleaned").write_text("cleanup ran"))
-    Path("started").write_text(str(os.getpid()))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # bounded: the test interrupts it long before
-        time.sleep(0.05)
-"""
 
 # Mirrors what the suite's environment.py does: SIGTERM becomes KeyboardInterrupt, hook errors are recorded.
 ENVIRONMENT = """
@@ -175,14 +142,7 @@ def importable_suite_library(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_project(root: Path, features: dict[str, str]) -> Path:
-    (root / "features").mkdir(parents=True)
-    (root / "steps").mkdir()
-    shutil.copy(REPO_ROOT / "behave.ini", root / "behave.ini")
-    (root / "steps" / "steps.py").write_text(STEPS)
-    (root / "environment.py").write_text(ENVIRONMENT)
-    for name, text in features.items():
-        (root / "features" / f"{name}.feature").write_text(text)
-    return root
+    return behave_projects.make_project(root, features, ENVIRONMENT)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -528,7 +488,7 @@ def test_sigterm_reaches_behave_once_and_its_cleanups_run(tmp_path: Path) -> Non
 
     signoff = json.loads((project / "reports" / "signoff.json").read_text())
     assert wrapper.returncode == 1, output
-    assert (project / "cleaned").read_text() == "cleanup ran"
+    assert (project / "cleaned").read_text() == str(behave_pid), "the cleanup ran in behave"
     assert signoff["reasons"][0] == "the run was interrupted by SIGTERM"
     assert any('"never reached"' in r and "never ran" in r for r in signoff["reasons"])
     with pytest.raises(ProcessLookupError):
