@@ -18,9 +18,9 @@ def step_killed_and_left(context: Context, service: str) -> None:
     context.suite.orchestrator.kill_and_leave(service)
 
 
-@then('the orchestrator starts a new "{service}" instance, which registers at a new address')
+@then('the orchestrator starts a new "{service}" instance, which registers itself')
 def step_replaced(context: Context, service: str) -> None:
-    """Wait (restart delay + the target's start timeout + 1 s) for an instance registered after the kill, elsewhere."""
+    """Wait (restart delay + the target's start timeout + 1 s) for another instance, registered after the kill."""
     context.suite.orchestrator.expect_replacement(service)
 
 

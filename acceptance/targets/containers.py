@@ -263,6 +263,9 @@ class ContainerTarget(StackTarget):
         self._partitioned: dict[str, dict[str, Any]] = {}
         # The containers this target stopped, killed or sent SIGTERM itself: their exits are the suite's doing.
         self._ended_by_target: set[str] = set()
+        # (service, index) -> the container sent SIGTERM, whose exit `wait_exited` awaits: under an orchestrator
+        # the index may already name its replacement.
+        self._terminated: dict[tuple[str, int], Container] = {}
 
     # --- what a subclass says ----------------------------------------------------------------
 
@@ -316,6 +319,7 @@ class ContainerTarget(StackTarget):
         self._instance_ids.clear()
         self._partitioned.clear()
         self._ended_by_target.clear()
+        self._terminated.clear()
         with self._stopped_on_failure():
             self._bring_up()
 
@@ -440,10 +444,11 @@ class ContainerTarget(StackTarget):
     def terminate_service(self, service: str, index: int = 0) -> None:
         container = self._alive_container(service, index, "terminate")
         self._ended_by_target.add(container.id)
+        self._terminated[(service, index)] = container
         container.kill(signal="SIGTERM")
 
     def wait_exited(self, service: str, index: int, timeout: float) -> int:
-        container = self._container(service, index)
+        container = self._terminated.pop((service, index), None) or self._container(service, index)
         try:
             return int(container.wait(timeout=timeout)["StatusCode"])
         except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):

@@ -388,9 +388,10 @@ class SwarmTarget(ContainerTarget):
         if not self._gateway:
             sweep_leftovers(self._docker, log=lambda line: print(line, flush=True))
             with swarm_lock():
-                self._join_swarm()
+                # Held before joining: an interrupt while a swarm is made here must still leave it.
                 hold_swarm(True)
                 self._deployment.holds_swarm = True
+                self._join_swarm()
                 self._gateway = self._gwbridge().attrs["IPAM"]["Config"][0]["Gateway"]
         return self._gateway
 
