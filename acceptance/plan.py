@@ -33,9 +33,9 @@ from behave.model_core import Status
 from behave.runner import Runner
 from behave.runner_util import collect_feature_locations, parse_features
 
+from acceptance.hooks import REPO_ROOT
 from acceptance.signoff import ScenarioRecord
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DURATIONS_FILE = Path("history") / "durations.json"
 UNITS_OPTION = "units"
 CLAIMS_OPTION = "claims"

@@ -38,7 +38,7 @@ from docker.models.containers import Container
 from acceptance import health
 from acceptance.redis_acl import redact
 from acceptance.secrets import create as create_secrets
-from acceptance.targets.base import ServiceHandle, StackTarget, SuiteTimings, TargetError, lines_since
+from acceptance.targets.base import REPO_ROOT, ServiceHandle, StackTarget, SuiteTimings, TargetError, lines_since
 from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.discovery import lookup_sync
 from ecosystem.names import ALL_SERVICES, GRPC_SERVICES
@@ -49,6 +49,8 @@ T = TypeVar("T")
 SERVICE_PORT = "50051/tcp"
 REDIS = "redis"
 OWNER_LABEL = "org.ecosystem.suite.owner"
+# The stack both container targets start: Compose runs it as it is, swarm renders it into a stack file.
+COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
 STACK_LABEL = "org.ecosystem.stack"
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 # On the swarm spec: the owner of the suite run that made the swarm (a swarm without it is the user's).

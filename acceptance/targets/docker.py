@@ -32,9 +32,10 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from acceptance.images import ensure_images
-from acceptance.targets.base import SUITE_TIMINGS, ServiceHandle, SuiteTimings, TargetError, run_log_dir
+from acceptance.targets.base import REPO_ROOT, SUITE_TIMINGS, ServiceHandle, SuiteTimings, TargetError, run_log_dir
 from acceptance.targets.containers import (
     ALIVE,
+    COMPOSE_FILE,
     OWNER_LABEL,
     REDIS,
     STACK_LABEL,
@@ -47,8 +48,7 @@ from acceptance.targets.containers import (
 from ecosystem.names import ALL_SERVICES
 from ecosystem.security import SECURE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILES = (REPO_ROOT / "compose" / "docker-compose.yml", REPO_ROOT / "compose" / "docker-compose.suite.yml")
+COMPOSE_FILES = (COMPOSE_FILE, REPO_ROOT / "compose" / "docker-compose.suite.yml")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"

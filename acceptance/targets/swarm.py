@@ -75,9 +75,10 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from acceptance.images import DEFAULT_REDIS_IMAGE, ensure_images
-from acceptance.targets.base import SUITE_TIMINGS, ServiceHandle, SuiteTimings, TargetError, run_log_dir
+from acceptance.targets.base import REPO_ROOT, SUITE_TIMINGS, ServiceHandle, SuiteTimings, TargetError, run_log_dir
 from acceptance.targets.containers import (
     ALIVE,
+    COMPOSE_FILE,
     GWBRIDGE,
     GWBRIDGE_CAME_WITH_SWARM,
     NAMESPACE_LABEL,
@@ -99,8 +100,6 @@ from acceptance.waits import WaitTimeout, wait_until
 from ecosystem.names import ALL_SERVICES
 from ecosystem.security import SECURE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
 SWARM_FILE = REPO_ROOT / "compose" / "docker-compose.swarm.yml"
 # What a service of docker-compose.yml keeps in the stack, and what the stack does without (see the swarm file).
 KEPT = frozenset({"image", "command", "environment", "init", "stop_grace_period", "healthcheck", "labels"})
