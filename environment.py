@@ -28,9 +28,9 @@ from behave.model import Feature, Scenario, Step
 from behave.model_core import Status
 from behave.runner import Context
 
-from acceptance import evidence
+from acceptance import behave_fixes, evidence  # noqa: F401  (behave_fixes: applied on import)
 from acceptance.applicability import fill_manifest_examples, not_applicable
-from acceptance.hooks import REPORTS_OPTION, explain_step_errors, recorded, reports_dir
+from acceptance.hooks import REPORTS_OPTION, explain_step_errors, recorded, refuse_shared_names, reports_dir
 from acceptance.manifest import load_manifest
 from acceptance.otlp_receiver import OtlpReceiver
 from acceptance.plan import CLAIMS_OPTION, UNITS_OPTION, Claims, keep_units, unit_of
@@ -71,6 +71,7 @@ def before_all(context: Context) -> None:
     if UNITS_OPTION in userdata:  # one worker of a parallel or sharded run (acceptance/plan.py)
         keep_units(context._runner.features, userdata[UNITS_OPTION])
     fill_manifest_examples(context._runner.features, manifest)
+    refuse_shared_names(context._runner.features)
     options: dict[str, Any] = {}
     # The suite starts, owns and may break every stack but an external one; it can have the reference
     # services it starts send their traces to it and inject faults through their test coordinator.
@@ -97,7 +98,7 @@ def before_all(context: Context) -> None:
         context.capabilities.add("reflection")
     print(f"security: {stack.transport.mode}; reflection: {userdata.get('reflection', 'on')}")
     record_stack(reports_dir(context), {"target": name, "security": stack.transport.mode,
-                                        "reflection": userdata.get("reflection", "on")})
+                                        "reflection": userdata.get("reflection", "on"), **stack.tools()})
     context.suite = Suite(stack, manifest, otlp)
     stack.start()
     context.suite.verify_healthy()

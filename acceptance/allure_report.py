@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from acceptance import ci_environment
 from acceptance.signoff import (
     ERROR_STATUSES,
     FAILED_STATUSES,
@@ -264,10 +266,19 @@ def write_environment(results: Path, properties: Mapping[str, object]) -> Path:
     return path
 
 
-def write_executor(results: Path, *, name: str, executor_type: str, build_name: str, report_url: str) -> Path:
+def executor(env: Mapping[str, str], *, build_name: str, report: Path) -> dict[str, object]:
+    """executor.json's fields: the CI system's run where there is one (acceptance/ci_environment.py), else this
+    machine, with the local report's address."""
+    ci = ci_environment.detect(env)
+    if ci is None:
+        return {"name": platform.node() or "local", "type": "local", "buildName": build_name,
+                "reportUrl": report.as_uri()}
+    return {"buildName": build_name, **ci.executor(env)}
+
+
+def write_executor(results: Path, executor: Mapping[str, object]) -> Path:
     results.mkdir(parents=True, exist_ok=True)
     path = results / "executor.json"
-    executor = {"name": name, "type": executor_type, "buildName": build_name, "reportUrl": report_url}
     path.write_text(json.dumps(executor), encoding="utf-8")
     return path
 

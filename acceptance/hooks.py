@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from behave.api.pending_step import StepNotImplementedError
+from behave.model import Feature
 from behave.runner import Context
 from behave.step_registry import StepRegistry
 
@@ -87,3 +88,15 @@ def explain(exc: Exception) -> str:
 def _is_suite_code(filename: str) -> bool:
     path = Path(filename)
     return path.is_relative_to(REPO_ROOT) and path.parts[len(REPO_ROOT.parts)] in ("acceptance", "steps")
+
+
+def refuse_shared_names(features: Iterable[Feature]) -> None:
+    """Raise when two scenarios of a feature (outline rows included) share a name: the sign-off, JUnit and Allure tell
+    scenarios apart by name, and behave.ini names an outline's rows by the outline's name with its values in place."""
+    for feature in features:
+        seen: dict[str, str] = {}
+        for scenario in feature.walk_scenarios():
+            if scenario.name in seen:
+                raise ValueError(f"{scenario.location} is named {scenario.name!r}, as {seen[scenario.name]} is: put "
+                                 "the outline's <placeholders> in its name, or rename one")
+            seen[scenario.name] = str(scenario.location)

@@ -7,7 +7,7 @@ REDIS_IMAGE (default redis:7). An image that is neither present nor pullable is 
 base this module builds once with debootstrap (python3, python3-venv, redis-server) from the mirror
 in the machine's apt sources. Python dependencies come from a wheelhouse downloaded on the host, so
 the build itself needs no network. Everything is reused: the base image, the wheelhouse while
-requirements-services.txt is unchanged, and Docker's layer cache.
+requirements/services.lock is unchanged, and Docker's layer cache.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = REPO_ROOT / ".cache"
 WHEELHOUSE = CACHE / "wheelhouse"
-REQUIREMENTS = REPO_ROOT / "requirements-services.txt"
+LOCK = REPO_ROOT / "requirements" / "services.lock"
 DOCKERFILE = REPO_ROOT / "compose" / "Dockerfile"
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -41,9 +41,10 @@ DEBIAN_PACKAGES = "python3,python3-venv,redis-server,ca-certificates"
 APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 # The image's Python, whatever Python runs this module.
 PYTHON_VERSION = "3.11"
-# pip evaluates environment markers with the Python that runs it, not --python-version: what older
-# 3.11 patch releases need is added by hand (redis needs it before 3.11.3; Debian bookworm has 3.11.2).
-OLD_PATCH_RELEASE_REQUIREMENTS = ("async-timeout>=4.0.3",)
+# pip evaluates environment markers with the Python that runs it, not --python-version: the wheelhouse takes every
+# release the lock pins for some 3.11 (async-timeout: redis needs it before 3.11.3, Debian bookworm has 3.11.2), and
+# pip in the image keeps what its own Python needs.
+_PYTHON_VERSION_MARKER = re.compile(r" ; python_(?:full_)?version [^\\\n]*?(?= \\$|$)", re.MULTILINE)
 PULL_TIMEOUT_S = 300.0
 
 
@@ -125,23 +126,26 @@ def debian_mirror() -> str:
 
 
 def ensure_wheelhouse(log: Callable[[str], None] = print) -> Path:
-    """Wheels for the image's CPython 3.11 on this machine's architecture, downloaded again when the pins change."""
+    """The wheels of requirements/services.lock, hashes checked, for the image's CPython 3.11 on this machine's
+    architecture; downloaded again when the lock changes."""
     arch = platform.machine()
     stamp = WHEELHOUSE / ".requirements.sha256"
-    extra = " ".join(OLD_PATCH_RELEASE_REQUIREMENTS)
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + f"{PYTHON_VERSION} {arch} {extra}".encode()).hexdigest()
+    digest = hashlib.sha256(LOCK.read_bytes() + f"{PYTHON_VERSION} {arch}".encode()).hexdigest()
     if stamp.is_file() and stamp.read_text().strip() == digest:
         return WHEELHOUSE
     shutil.rmtree(WHEELHOUSE, ignore_errors=True)
     WHEELHOUSE.mkdir(parents=True)
+    every_release = WHEELHOUSE / ".download.lock"
+    every_release.write_text(_PYTHON_VERSION_MARKER.sub("", LOCK.read_text()))
     started = time.monotonic()
     _run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(WHEELHOUSE),
          "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION,
          "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}",
-         "--requirement", str(REQUIREMENTS), *OLD_PATCH_RELEASE_REQUIREMENTS],
-        what=f"download the wheels of {REQUIREMENTS.name} for CPython {PYTHON_VERSION} {arch}",
+         "--require-hashes", "--no-deps", "--requirement", str(every_release)],
+        what=f"download the wheels of {LOCK.relative_to(REPO_ROOT)} for CPython {PYTHON_VERSION} {arch}",
     )
+    every_release.unlink()
     stamp.write_text(digest + "\n")
     log(f"images: wheelhouse {WHEELHOUSE} filled in {time.monotonic() - started:.1f}s")
     return WHEELHOUSE

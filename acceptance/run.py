@@ -451,13 +451,10 @@ def conclude(reports: Path, run: BehaveRun, run_info: dict, *, clock: float, rer
     allure_report.write_hook_error_results(results, hook_errors)
     allure_report.write_verdict(results, verdict.label, verdict.reasons, md_path)
     allure_report.write_environment(results, _environment_properties(run_info))
-    allure_report.write_executor(
-        results,
-        name="make accept",
-        executor_type="local",
-        build_name=f"{run_info['target']} {run_info['started_at']}",
-        report_url=(reports / "allure-report" / "index.html").as_uri(),
-    )
+    allure_report.write_executor(results, allure_report.executor(
+        os.environ, build_name=f"{run_info['target']} {run_info['started_at']}",
+        report=reports / "allure-report" / "index.html",
+    ))
     if html and not _generate_html(verdict, run_info["name"], results, reports, root):
         write_signoff(verdict, run_info, reports)  # with the note that the report is missing
     print_verdict(verdict, run_info, reports, md_path, json_path)
@@ -536,6 +533,7 @@ def _environment_properties(run_info: dict) -> dict[str, object]:
     properties: dict[str, object] = {
         "target": run_info.get("stack target", run_info["target"]),
         "security": run_info.get("stack security", "unknown"),
+        **{tool: run_info[f"stack {tool}"] for tool in ("engine", "compose") if f"stack {tool}" in run_info},
         "tags": run_info["tags"] or "(all)",
         "workers": run_info.get("workers", 1),
         **({"shard": run_info["shard"]} if "shard" in run_info else {}),

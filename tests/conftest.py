@@ -1,9 +1,11 @@
-"""Fixtures shared by the pytest suite: one real redis-server per session, emptied before each test, and the
-four services as real processes, one stack per test module that asks for it."""
+"""Fixtures shared by the pytest suite: one real redis-server per session, emptied before each test, the four
+services as real processes, one stack per test module that asks for it, and the suite's library importable by the
+behave projects tests run."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -11,6 +13,14 @@ import redis.asyncio
 
 from acceptance.redis_server import RedisServer
 from acceptance.targets.local import LocalTarget
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def importable_suite_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment.py of a behave project a test writes imports the suite's library, as the repository's does."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
 
 
 @pytest.fixture(scope="session")

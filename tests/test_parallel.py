@@ -23,6 +23,7 @@ from acceptance.waits import wait_until
 from tests import behave_projects
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("importable_suite_library")
 
 ENVIRONMENT = """
 import signal
@@ -107,10 +108,6 @@ Feature: Discovery
     Given a step that fails
 """
 
-
-@pytest.fixture(autouse=True)
-def importable_suite_library(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
 
 
 def make_project(root: Path, features: dict[str, str]) -> Path:

@@ -41,6 +41,7 @@ from acceptance.waits import wait_until
 from tests import behave_projects
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("importable_suite_library")
 
 # Mirrors what the suite's environment.py does: SIGTERM becomes KeyboardInterrupt, hook errors are recorded.
 ENVIRONMENT = """
@@ -134,11 +135,6 @@ Feature: Soak
     Given a step that passes
 """
 
-
-@pytest.fixture(autouse=True)
-def importable_suite_library(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The projects' environment.py imports acceptance.signoff; in the repository its root is on sys.path."""
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
 
 
 def make_project(root: Path, features: dict[str, str]) -> Path:
@@ -356,17 +352,11 @@ def test_environment_and_executor_files(tmp_path: Path) -> None:
     allure_report.write_environment(
         tmp_path, {"target": "docker", "tags": ["@smoke", "not @slow"], "git.revision": "a"}
     )
-    allure_report.write_executor(
-        tmp_path, name="make accept", executor_type="local", build_name="docker run", report_url="file:///r/index.html"
-    )
+    executor = {"name": "GitHub Actions", "type": "github", "buildOrder": 17, "buildName": "acceptance #17 (docker)"}
+    allure_report.write_executor(tmp_path, executor)
 
     assert (tmp_path / "environment.properties").read_text() == "target=docker\ntags=@smoke not @slow\ngit.revision=a\n"
-    assert json.loads((tmp_path / "executor.json").read_text()) == {
-        "name": "make accept",
-        "type": "local",
-        "buildName": "docker run",
-        "reportUrl": "file:///r/index.html",
-    }
+    assert json.loads((tmp_path / "executor.json").read_text()) == executor
 
 
 def test_generate_html_without_results_says_what_is_missing(tmp_path: Path) -> None:

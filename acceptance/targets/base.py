@@ -156,6 +156,10 @@ class StackTarget(ABC):
         back: an instance that exits there stays gone, which the stack's health sees by itself."""
         return []
 
+    def tools(self) -> dict[str, str]:
+        """The tools this target runs the stack with and their versions, for the sign-off and the report."""
+        return {}
+
     @property
     def otlp_bind_host(self) -> str:
         """The address the suite's OTLP receiver listens on so the services can reach it; asked before start()."""

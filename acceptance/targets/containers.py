@@ -269,6 +269,9 @@ class ContainerTarget(StackTarget):
         # the index may already name its replacement.
         self._terminated: dict[tuple[str, int], Container] = {}
 
+    def tools(self) -> dict[str, str]:
+        return {"engine": f"docker {self._docker.version().get('Version', 'unknown')}"}
+
     # --- what a subclass says ----------------------------------------------------------------
 
     @abstractmethod

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import shlex
 import subprocess
 import time
 import uuid
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +55,41 @@ SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 
 
-def compose_command() -> list[str]:
-    """`docker compose` (v2) where the plugin exists, else `docker-compose` (v1)."""
-    plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    if plugin.returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    raise TargetError("docker target", "`docker compose` or `docker-compose` on PATH, but there is neither")
+# Which Compose the docker target runs: "docker compose" (v2) or "docker-compose" (v1).
+COMPOSE_VARIABLE = "DOCKER_COMPOSE"
+
+
+@dataclass(frozen=True)
+class Compose:
+    command: list[str]
+    version: str
+
+    def describe(self) -> str:
+        return f"{' '.join(self.command)} {self.version}"
+
+
+def find_compose() -> Compose:
+    """The Compose $DOCKER_COMPOSE names; unset, `docker compose` (v2) where it answers, else `docker-compose` (v1)."""
+    chosen = os.environ.get(COMPOSE_VARIABLE, "").strip()
+    candidates = [shlex.split(chosen)] if chosen else [["docker", "compose"], ["docker-compose"]]
+    for command in candidates:
+        version = _compose_version(command)
+        if version:
+            return Compose(command, version)
+    if chosen:
+        raise TargetError("docker target", f"{COMPOSE_VARIABLE}={chosen!r} to answer `{chosen} version --short`, "
+                                           "but it did not")
+    raise TargetError("docker target", "`docker compose` or `docker-compose` to answer `version --short`, "
+                                       "but neither did (make compose-plugin installs Compose v2)")
+
+
+def _compose_version(command: list[str]) -> str:
+    try:
+        answer = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=30,
+                                check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return answer.stdout.strip().removeprefix("v") if answer.returncode == 0 else ""
 
 
 class _Run:
@@ -123,10 +151,14 @@ class DockerTarget(ContainerTarget):
             log_dir=Path(log_dir) if log_dir is not None else run_log_dir("-docker"), timings=timings,
             start_timeout=start_timeout, security=security, env=env,
         )
-        self._run = _Run(compose_command(), f"ecosystem-{uuid.uuid4().hex[:10]}", self._env)
+        self._compose_cli = find_compose()
+        self._run = _Run(self._compose_cli.command, f"ecosystem-{uuid.uuid4().hex[:10]}", self._env)
         self._network: Network | None = None
         # Safety net: a target dropped or left running at interpreter exit still removes its containers.
         weakref.finalize(self, self._run.down, self._docker)
+
+    def tools(self) -> dict[str, str]:
+        return {**super().tools(), "compose": self._compose_cli.describe()}
 
     @property
     def project(self) -> str:
