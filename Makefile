@@ -27,12 +27,13 @@ STACK := $(PY) -m acceptance.stack
 setup: $(VENV)/.installed node_modules/.installed
 
 # Only what requirements/dev.lock names, with its hashes; a changed lock makes the environment anew. The .pth file
-# puts the repository on the environment's path, so `.venv/bin/behave` finds the suite's formatter and library.
+# puts the repository on the environment's path, so `.venv/bin/behave` finds the suite's formatter and library (an
+# absolute path: a .venv copied to another checkout would import this one; `make setup` there makes its own).
 $(VENV)/.installed: requirements/dev.lock
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
-	$(PY) -c 'import sys, sysconfig; open(sysconfig.get_path("purelib") + "/trading-ecosystem.pth", "w").write(sys.argv[1])' "$(CURDIR)"
+	$(PY) -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "trading-ecosystem.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -93,19 +94,18 @@ test: setup proto-check lock-check lint unit
 	$(PY) -m acceptance.selftest --subset ci --stop-at-first
 	$(MAKE) --no-print-directory soak SOAK_S=40
 
-# The docker target (two workers) on Compose v2 (required when CI=true), and on v1 too where it is installed: Debian
-# 12 packages only v1, and the compose file must keep working there. Then the swarm target.
+# The docker target (two workers) on Compose v2 and on v1 where each is installed (both required when CI=true): most
+# users have v2; Debian 12 packages only v1, and the compose file must keep working there. Then the swarm target.
 test-containers: setup
-	@if docker compose version >/dev/null 2>&1; then \
-	  DOCKER_COMPOSE="docker compose" $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker $(TAG_ARGS); \
-	elif [ "$${CI:-}" = true ]; then \
-	  echo "make test: CI=true but \`docker compose version\` fails: \`make compose-plugin\` installs Compose v2" >&2; exit 1; \
-	else \
-	  echo "make test: no Compose v2 (\`make compose-plugin\` installs it): the docker target ran on v1 only"; \
-	fi
-	@if command -v docker-compose >/dev/null 2>&1; then \
-	  DOCKER_COMPOSE=docker-compose $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker-v1 $(TAG_ARGS); \
-	fi
+	@v2=$$(docker compose version --short 2>/dev/null); v1=$$(docker-compose version --short 2>/dev/null | grep '^1\.'); \
+	if [ "$${CI:-}" = true ] && { [ -z "$$v2" ] || [ -z "$$v1" ]; }; then \
+	  echo "make test: CI=true needs Compose v2 and v1, found v2 '$$v2' and v1 '$$v1' (\`make compose-plugin\` installs v2, Debian's docker-compose v1)" >&2; exit 1; \
+	fi; \
+	if [ -z "$$v2$$v1" ]; then echo "make test: neither \`docker compose\` nor \`docker-compose\` answers" >&2; exit 1; fi; \
+	if [ -n "$$v2" ]; then DOCKER_COMPOSE="docker compose" $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker $(TAG_ARGS) || exit 1; \
+	else echo "make test: no Compose v2 (\`make compose-plugin\` installs it): the docker target ran on v1 only"; fi; \
+	if [ -n "$$v1" ]; then DOCKER_COMPOSE=docker-compose $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker-v1 $(TAG_ARGS) || exit 1; \
+	else echo "make test: no Compose v1: the docker target ran on v2 only"; fi
 	$(PY) -m acceptance.run --target swarm --keep-as swarm $(TAG_ARGS)
 
 # What a CI matrix does, on one machine: the local suite in two shards (two workers each), merged.

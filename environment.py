@@ -28,7 +28,8 @@ from behave.model import Feature, Scenario, Step
 from behave.model_core import Status
 from behave.runner import Context
 
-from acceptance import behave_fixes, evidence  # noqa: F401  (behave_fixes: applied on import)
+import acceptance.behave_fixes  # noqa: F401  (a correction to behave, applied on import)
+from acceptance import evidence
 from acceptance.applicability import fill_manifest_examples, not_applicable
 from acceptance.hooks import REPORTS_OPTION, explain_step_errors, recorded, refuse_shared_names, reports_dir
 from acceptance.manifest import load_manifest
@@ -68,10 +69,10 @@ def before_all(context: Context) -> None:
     else:
         name, reason = default_target_name()
     print(f"stack target: {name} ({reason}); manifest: {os.path.relpath(manifest.path)} ({manifest.name})")
+    fill_manifest_examples(context._runner.features, manifest)
+    refuse_shared_names(context._runner.features)  # all of them: a worker keeps only its own below
     if UNITS_OPTION in userdata:  # one worker of a parallel or sharded run (acceptance/plan.py)
         keep_units(context._runner.features, userdata[UNITS_OPTION])
-    fill_manifest_examples(context._runner.features, manifest)
-    refuse_shared_names(context._runner.features)
     options: dict[str, Any] = {}
     # The suite starts, owns and may break every stack but an external one; it can have the reference
     # services it starts send their traces to it and inject faults through their test coordinator.

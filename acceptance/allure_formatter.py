@@ -7,7 +7,7 @@
   `AllureFormatter.tms_pattern` (`{}` is the id) of behave's userdata (behave.ini's [behave.userdata] or `-D`), else
   of ALLURE_ISSUE_PATTERN / ALLURE_TMS_PATTERN; issues default to the CI's repository (acceptance/ci_environment.py).
   allure-behave itself knows no TMS pattern. A tag that no pattern resolves is reported once, naming the setting.
-- Names: epic, feature, story and suite labels read with spaces: a tag cannot hold one, so
+- Names: epic, story and suite labels read with spaces: a tag cannot hold one, so
   `@allure.epic:Service_communication` is shown as "Service communication".
 - A dry run (`behave --dry-run`) writes no Allure results and no JUnit files: the last run's reports stay as they were.
 """
@@ -35,7 +35,9 @@ LINK_PATTERNS = {
     "issue": ("AllureFormatter.issue_pattern", "ALLURE_ISSUE_PATTERN"),
     "tms": ("AllureFormatter.tms_pattern", "ALLURE_TMS_PATTERN"),
 }
-SPACED_LABELS = frozenset({"epic", "feature", "story", "parentSuite", "suite", "subSuite"})
+# Labels given as tags; not the feature label, which is the Feature's name as written (the report matches it with
+# behave's own results, acceptance/allure_report.py).
+SPACED_LABELS = frozenset({"epic", "story", "parentSuite", "suite", "subSuite"})
 
 
 def link_patterns(userdata: dict[str, str], env: dict[str, str]) -> dict[str, str]:
@@ -80,7 +82,9 @@ class ConventionalFileLogger(AllureFileLogger):
 
 
 class AllureFormatter(_AllureFormatter):
-    def __new__(cls, stream_opener: StreamOpener, config: Configuration) -> Formatter:
+    def __new__(cls, stream_opener: StreamOpener, config: Configuration) -> _AllureFormatter | DryRunFormatter:
+        # behave builds the class behave.ini names; allure-behave's __init__ makes the results folder and registers
+        # its plugins, so a dry run must be another object before that runs (Python then skips this __init__).
         if config.dry_run:
             return DryRunFormatter(stream_opener, config)
         return super().__new__(cls)
@@ -90,6 +94,8 @@ class AllureFormatter(_AllureFormatter):
         if folder:
             stream_opener = StreamOpener(filename=str(REPO_ROOT / folder / "allure-results"))
         super().__init__(stream_opener, config)
+        # Patterns are applied below for issues and TMS alike, the link keeping the id as its name.
+        self.listener.issue_pattern = None
         allure_commons.plugin_manager.unregister(self.file_logger)
         self.file_logger = ConventionalFileLogger(
             self.stream_opener.name, link_patterns(dict(config.userdata), dict(os.environ))
@@ -98,7 +104,8 @@ class AllureFormatter(_AllureFormatter):
 
 
 class DryRunFormatter(Formatter):
-    """What a dry run gets instead: no Allure results, and behave's JUnit reporter taken out."""
+    """What a dry run gets instead: no Allure results, and behave's JUnit reporter (made with the configuration,
+    before any formatter) taken out."""
 
     def __init__(self, stream_opener: StreamOpener, config: Configuration) -> None:
         config.reporters = [reporter for reporter in config.reporters if not isinstance(reporter, JUnitReporter)]

@@ -118,8 +118,8 @@ def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> None:
 
 
 def _scenario_key(result: Mapping[str, Any]) -> str:
-    """"<feature>: <scenario>" as behave names it. Allure's fullName drops an outline row's " -- @1.2 ..."
-    annotation (every row of an outline shares it); its `name` and feature label keep the row apart."""
+    """"<feature>: <scenario>" as behave names it, from the result's feature label and name (an outline row's name
+    has its values in place: behave.ini's scenario_outline_annotation_schema)."""
     feature = next((label["value"] for label in result.get("labels", []) if label.get("name") == "feature"), "")
     return f"{feature}: {result.get('name', '')}"
 
@@ -273,7 +273,9 @@ def executor(env: Mapping[str, str], *, build_name: str, report: Path) -> dict[s
     if ci is None:
         return {"name": platform.node() or "local", "type": "local", "buildName": build_name,
                 "reportUrl": report.as_uri()}
-    return {"buildName": build_name, **ci.executor(env)}
+    fields = ci.executor(env)
+    fields["buildName"] = f"{fields['buildName']}: {build_name}" if "buildName" in fields else build_name
+    return fields
 
 
 def write_executor(results: Path, executor: Mapping[str, object]) -> Path:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import Marker
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = REPO_ROOT / ".cache"
 WHEELHOUSE = CACHE / "wheelhouse"
@@ -41,10 +43,9 @@ DEBIAN_PACKAGES = "python3,python3-venv,redis-server,ca-certificates"
 APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 # The image's Python, whatever Python runs this module.
 PYTHON_VERSION = "3.11"
-# pip evaluates environment markers with the Python that runs it, not --python-version: the wheelhouse takes every
-# release the lock pins for some 3.11 (async-timeout: redis needs it before 3.11.3, Debian bookworm has 3.11.2), and
-# pip in the image keeps what its own Python needs.
-_PYTHON_VERSION_MARKER = re.compile(r" ; python_(?:full_)?version [^\\\n]*?(?= \\$|$)", re.MULTILINE)
+# The Pythons the image may run: Debian bookworm's 3.11.2 (the offline base) or python:3.11-slim's latest 3.11. pip
+# evaluates a lock's markers with the Python that runs it, not --python-version, so the wheelhouse is chosen here.
+IMAGE_PYTHONS = ("3.11.2", "3.11.99")
 PULL_TIMEOUT_S = 300.0
 
 
@@ -135,20 +136,46 @@ def ensure_wheelhouse(log: Callable[[str], None] = print) -> Path:
         return WHEELHOUSE
     shutil.rmtree(WHEELHOUSE, ignore_errors=True)
     WHEELHOUSE.mkdir(parents=True)
-    every_release = WHEELHOUSE / ".download.lock"
-    every_release.write_text(_PYTHON_VERSION_MARKER.sub("", LOCK.read_text()))
+    for_the_image = WHEELHOUSE / ".download.lock"
+    for_the_image.write_text(image_requirements(LOCK.read_text(), arch))
     started = time.monotonic()
     _run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(WHEELHOUSE),
          "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION,
          "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}",
-         "--require-hashes", "--no-deps", "--requirement", str(every_release)],
+         "--require-hashes", "--no-deps", "--requirement", str(for_the_image)],
         what=f"download the wheels of {LOCK.relative_to(REPO_ROOT)} for CPython {PYTHON_VERSION} {arch}",
     )
-    every_release.unlink()
+    for_the_image.unlink()
     stamp.write_text(digest + "\n")
     log(f"images: wheelhouse {WHEELHOUSE} filled in {time.monotonic() - started:.1f}s")
     return WHEELHOUSE
+
+
+def image_requirements(lock: str, arch: str) -> str:
+    """The entries of a hashed lock (`name==version ; marker \\` and its `--hash` lines) that some Python of
+    IMAGE_PYTHONS on Linux `arch` needs, without their markers: what the wheelhouse must hold for pip in the image,
+    which evaluates the markers again itself."""
+    kept: list[str] = []
+    keep = False
+    for line in lock.splitlines():
+        if not line or line.startswith("#") or line.startswith(" "):
+            if keep and line.lstrip().startswith("--hash"):
+                kept.append(line)
+            continue
+        head, _, marker = line.removesuffix("\\").partition(";")
+        keep = not marker.strip() or any(Marker(marker).evaluate(_linux(arch, version)) for version in IMAGE_PYTHONS)
+        if keep:
+            kept.append(f"{head.strip()} \\")
+    return "\n".join(kept) + "\n"
+
+
+def _linux(arch: str, python: str) -> dict[str, str]:
+    return {
+        "python_version": python.rsplit(".", 1)[0], "python_full_version": python, "sys_platform": "linux",
+        "platform_system": "Linux", "platform_machine": arch, "os_name": "posix", "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
 
 
 def _usable(chosen: str | None, default: str, log: Callable[[str], None]) -> str:

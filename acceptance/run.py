@@ -531,9 +531,10 @@ def keep(reports: Path, into: Path) -> None:
 
 def _environment_properties(run_info: dict) -> dict[str, object]:
     properties: dict[str, object] = {
-        "target": run_info.get("stack target", run_info["target"]),
-        "security": run_info.get("stack security", "unknown"),
-        **{tool: run_info[f"stack {tool}"] for tool in ("engine", "compose") if f"stack {tool}" in run_info},
+        "target": run_info["target"],
+        "security": "unknown",
+        # What environment.py recorded of the stack: target, security, reflection, the engine and Compose it ran on.
+        **{key.removeprefix("stack "): value for key, value in run_info.items() if key.startswith("stack ")},
         "tags": run_info["tags"] or "(all)",
         "workers": run_info.get("workers", 1),
         **({"shard": run_info["shard"]} if "shard" in run_info else {}),

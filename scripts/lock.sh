@@ -2,19 +2,23 @@
 # The hashed locks in requirements/*.lock, made from requirements.txt and requirements/*.txt with uv:
 #   scripts/lock.sh            # `make lock`: write them (pins already in a lock are kept; edit a .txt to change one)
 #   scripts/lock.sh --check    # `make lock-check`: fail, with the difference, when a lock no longer matches its .txt
-# Every lock resolves for CPython 3.11 on any platform (markers kept: the image's Python 3.11.2 needs async-timeout),
-# and the services', bench and compose locks take the versions of requirements/dev.lock, so images, `make setup` and
-# `make bench` run the same releases.
+# Every lock resolves for CPython 3.11 and later on any platform (markers kept: the image's Python 3.11.2 needs
+# async-timeout), and the services', bench and compose locks take the versions of requirements/dev.lock, so images,
+# `make setup` and `make bench` run the same releases. The index is read as it was at requirements/resolved-at (which
+# `make lock` sets to now): a file uploaded later to a pinned release would change its hashes, not the repository.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 uv=${UV:-$root/.venv/bin/uv}
 LOCKS=(dev.lock services.lock bench.lock compose.lock)
 
-compile() {  # compile IN LOCK [uv arguments]
+compile() {  # compile IN LOCK [uv arguments], in a requirements folder
   local input=$1 lock=$2
   shift 2
-  "$uv" pip compile --quiet --generate-hashes --universal --python-version 3.11 --custom-compile-command "make lock" \
-    "$@" "$input" -o "$lock"
+  if ! "$uv" pip compile --quiet --generate-hashes --universal --python-version 3.11 --custom-compile-command "make lock" \
+      --exclude-newer "$(cat resolved-at)" "$@" "$input" -o "$lock"; then
+    echo "lock: uv could not resolve requirements/$input as of $(cat resolved-at) (is the package index reachable?)" >&2
+    exit 1
+  fi
 }
 
 lock() {  # in the requirements folder
@@ -25,7 +29,9 @@ lock() {  # in the requirements folder
 }
 
 if [ "${1:-}" != --check ]; then
-  cd "$root/requirements" && lock
+  cd "$root/requirements"
+  date -u +%Y-%m-%dT%H:%M:%SZ > resolved-at
+  lock
   exit
 fi
 # A copy of the inputs and locks, locked again: the same paths, so only a real change differs.

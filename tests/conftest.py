@@ -5,7 +5,6 @@ behave projects tests run."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -13,8 +12,7 @@ import redis.asyncio
 
 from acceptance.redis_server import RedisServer
 from acceptance.targets.local import LocalTarget
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.behave_projects import REPO_ROOT
 
 
 @pytest.fixture

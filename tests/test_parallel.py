@@ -22,7 +22,7 @@ from acceptance.signoff import read_junit
 from acceptance.waits import wait_until
 from tests import behave_projects
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = behave_projects.REPO_ROOT
 pytestmark = pytest.mark.usefixtures("importable_suite_library")
 
 ENVIRONMENT = """
@@ -107,7 +107,6 @@ Feature: Discovery
   Scenario: an instance expires
     Given a step that fails
 """
-
 
 
 def make_project(root: Path, features: dict[str, str]) -> Path:

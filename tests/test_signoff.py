@@ -40,7 +40,7 @@ from acceptance.signoff import (
 from acceptance.waits import wait_until
 from tests import behave_projects
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = behave_projects.REPO_ROOT
 pytestmark = pytest.mark.usefixtures("importable_suite_library")
 
 # Mirrors what the suite's environment.py does: SIGTERM becomes KeyboardInterrupt, hook errors are recorded.
@@ -134,7 +134,6 @@ Feature: Soak
   Scenario: never reached
     Given a step that passes
 """
-
 
 
 def make_project(root: Path, features: dict[str, str]) -> Path:

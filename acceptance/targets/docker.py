@@ -61,7 +61,7 @@ COMPOSE_VARIABLE = "DOCKER_COMPOSE"
 
 @dataclass(frozen=True)
 class Compose:
-    command: list[str]
+    command: tuple[str, ...]
     version: str
 
     def describe(self) -> str:
@@ -71,31 +71,37 @@ class Compose:
 def find_compose() -> Compose:
     """The Compose $DOCKER_COMPOSE names; unset, `docker compose` (v2) where it answers, else `docker-compose` (v1)."""
     chosen = os.environ.get(COMPOSE_VARIABLE, "").strip()
-    candidates = [shlex.split(chosen)] if chosen else [["docker", "compose"], ["docker-compose"]]
+    try:
+        candidates = [tuple(shlex.split(chosen))] if chosen else [("docker", "compose"), ("docker-compose",)]
+    except ValueError as exc:
+        raise TargetError("docker target", f"{COMPOSE_VARIABLE}={chosen!r} to be a command line, but {exc}") from None
+    answers = []
     for command in candidates:
-        version = _compose_version(command)
+        version, answer = _compose_version(command)
         if version:
             return Compose(command, version)
-    if chosen:
-        raise TargetError("docker target", f"{COMPOSE_VARIABLE}={chosen!r} to answer `{chosen} version --short`, "
-                                           "but it did not")
-    raise TargetError("docker target", "`docker compose` or `docker-compose` to answer `version --short`, "
-                                       "but neither did (make compose-plugin installs Compose v2)")
+        answers.append(f"$ {' '.join(command)} version --short\n{answer}")
+    asked = f"{COMPOSE_VARIABLE}={chosen!r}" if chosen else "`docker compose` or `docker-compose`"
+    raise TargetError("docker target", f"{asked} to answer `version --short`, but none did (`make compose-plugin` "
+                                       "installs Compose v2)", "\n".join(answers))
 
 
-def _compose_version(command: list[str]) -> str:
+def _compose_version(command: tuple[str, ...]) -> tuple[str, str]:
+    """The version `command` answers, or "" and what went wrong."""
     try:
         answer = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=30,
                                 check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return answer.stdout.strip().removeprefix("v") if answer.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "", str(exc)
+    if answer.returncode != 0:
+        return "", f"exit status {answer.returncode}: {(answer.stderr or answer.stdout).strip()}"
+    return answer.stdout.strip().removeprefix("v"), ""
 
 
 class _Run:
     """What one DockerTarget created, kept apart from it so the safety net can remove it without the target."""
 
-    def __init__(self, compose: list[str], project: str, env: dict[str, str]) -> None:
+    def __init__(self, compose: tuple[str, ...], project: str, env: dict[str, str]) -> None:
         self.compose = compose
         self.project = project
         self.env = env
