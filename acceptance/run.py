@@ -452,7 +452,7 @@ def conclude(reports: Path, run: BehaveRun, run_info: dict, *, clock: float, rer
     allure_report.write_verdict(results, verdict.label, verdict.reasons, md_path)
     allure_report.write_environment(results, _environment_properties(run_info))
     allure_report.write_executor(results, allure_report.executor(
-        os.environ, build_name=f"{run_info['target']} {run_info['started_at']}",
+        os.environ, build_name=f"{run_info.get('stack target', run_info['target'])} {run_info['started_at']}",
         report=reports / "allure-report" / "index.html",
     ))
     if html and not _generate_html(verdict, run_info["name"], results, reports, root):
