@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import subprocess
 import sys
@@ -14,13 +15,14 @@ import grpc
 
 from acceptance.processes import dying_with_parent
 from acceptance.targets.local import REPO_ROOT
-from benchmarks.load import LoadSettings, measure_path
+from benchmarks.load import Call, LoadSettings, measure_path
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.names import TRADING_SYSTEM_ENGINE
 from ecosystem.security import TlsFiles, expect_identity
 
 READY_TIMEOUT_S = 30.0
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 5.0
 
@@ -53,6 +55,11 @@ class ServerProcess:
             raise RuntimeError(f"benchmarks.servers {' '.join(self._args)}: expected READY <endpoint>, got {line!r}")
         self.endpoint = line.split()[1]
         return self.endpoint
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
 
     def stop(self) -> None:
         if self._process is None:
@@ -102,11 +109,27 @@ def check_request() -> risk_pb2.CheckOrderRequest:
     return risk_pb2.CheckOrderRequest(order=order)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+
+
+def sampled_traceparent() -> tuple[tuple[str, str], ...]:
+    """Metadata that puts a call in a new trace its caller wants traced, as the acceptance suite sends."""
+    return (("traceparent", f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"),)
+
+
 async def measure_submit_order(
-    endpoint: str, settings: LoadSettings, tls: TlsFiles | None = None
+    endpoint: str, settings: LoadSettings, tls: TlsFiles | None = None, *, servers: dict[str, int] | None = None,
+    traced: bool = False,
 ) -> dict[str, object]:
     """SubmitOrder against `endpoint` (the floor's A or the real trading-system-engine) on one channel; with `tls`,
-    over mTLS as that identity to a server that must prove to be the trading engine."""
+    over mTLS as that identity to a server that must prove to be the trading engine.
+
+    `servers` (name -> pid) are the processes whose CPU time per order is reported: on 2 shared cores it varies far
+    less between runs than throughput does. `traced`: every order in a new trace with the sampled flag set."""
     if tls is None:
         channel = grpc.aio.insecure_channel(endpoint)
     else:
@@ -118,7 +141,29 @@ async def measure_submit_order(
         first = await stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S)
         if first.status != trading_pb2.ACCEPTED:
             raise RuntimeError(f"SubmitOrder at {endpoint}: expected ACCEPTED, got {first}")
-        return await measure_path(lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S), settings)
+        if traced:
+            return await _measured_cpu(
+                lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S, metadata=sampled_traceparent()),
+                settings, servers or {},
+            )
+        return await _measured_cpu(lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S), settings, servers or {})
+
+
+async def _measured_cpu(call: Call, settings: LoadSettings, servers: dict[str, int]) -> dict[str, object]:
+    """`measure_path` of `call`, with the CPU µs each of `servers` spent per call made meanwhile."""
+    calls = 0
+
+    async def counted() -> object:
+        nonlocal calls
+        calls += 1
+        return await call()
+
+    before = {name: cpu_seconds(pid) for name, pid in servers.items()}
+    result = await measure_path(counted, settings)
+    result["cpu_us_per_order"] = {
+        name: (cpu_seconds(pid) - before[name]) * 1e6 / calls for name, pid in servers.items()
+    }
+    return result
 
 
 async def _measure_check_order(endpoint: str, settings: LoadSettings) -> dict[str, object]:
@@ -132,5 +177,6 @@ def measure_floor(settings: LoadSettings) -> dict[str, object]:
     with running("risk") as risk:
         one_hop = asyncio.run(_measure_check_order(risk.endpoint, settings))
         with running("engine", risk.endpoint) as engine:
-            two_hop = asyncio.run(measure_submit_order(engine.endpoint, settings))
+            servers = {"A": engine.pid, "B": risk.pid}
+            two_hop = asyncio.run(measure_submit_order(engine.endpoint, settings, servers=servers))
     return {"one_hop": one_hop, "two_hop": two_hop}

@@ -13,7 +13,8 @@ PATHS = (
     ("floor one hop (client -> B)", ("floor", "one_hop")),
     ("floor two hops (client -> A -> B)", ("floor", "two_hop")),
     ("SubmitOrder, tracing off", ("submit_order", "tracing_off")),
-    ("SubmitOrder, tracing on", ("submit_order", "tracing_on")),
+    ("SubmitOrder, tracing on, default sampling", ("submit_order", "tracing_on")),
+    ("SubmitOrder, tracing on, every order traced", ("submit_order", "tracing_on_every_order")),
     ("SubmitOrder, mTLS, tracing off", ("submit_order", "mtls")),
 )
 
@@ -34,6 +35,10 @@ def _dig(results: dict[str, Any], path: tuple[str, ...]) -> Any:
     return results
 
 
+# The throughput goals at c=64, as shares of the two-hop floor's. "Tracing on" is the services' default sampling.
+THROUGHPUT_GOALS = {"tracing_off": 0.9, "tracing_on": 0.8}
+
+
 def _ratio(results: dict[str, Any], tracing: str, figure: str) -> float:
     real = results["submit_order"][tracing]
     floor = results["floor"]["two_hop"]
@@ -48,10 +53,14 @@ def goals(results: dict[str, Any]) -> list[Goal]:
         ratio = _ratio(results, tracing, "p50")
         found.append(Goal(f"SubmitOrder p50 / two-hop floor, {tracing.replace('_', ' ')}", ratio, f"<= {limit}x",
                           ratio <= limit, "x"))
-    for tracing in ("tracing_off", "tracing_on"):
+    for tracing, least in THROUGHPUT_GOALS.items():
         ratio = _ratio(results, tracing, "64")
         found.append(Goal(f"SubmitOrder throughput c=64 / two-hop floor, {tracing.replace('_', ' ')}", ratio,
-                          ">= 0.8x", ratio >= 0.8, "x"))
+                          f">= {least}x", ratio >= least, "x"))
+    # Tracing every order has no goal: the figures show what full tracing costs, next to the default sampling.
+    for figure, label in (("p50", "p50"), ("64", "throughput c=64")):
+        ratio = _ratio(results, "tracing_on_every_order", figure)
+        found.append(Goal(f"SubmitOrder {label} / two-hop floor, every order traced", ratio, "reported", None, "x"))
     mtls, plain = results["submit_order"]["mtls"], results["submit_order"]["tracing_off"]
     p50_cost = mtls["latency_us"]["p50"] / plain["latency_us"]["p50"]
     rps_cost = mtls["throughput"]["64"]["rps"] / plain["throughput"]["64"]["rps"]
@@ -125,10 +134,10 @@ def render(results: dict[str, Any], found: list[Goal]) -> str:
         row = [label, *(f"{latency[p]:.0f}" for p in ("p50", "p95", "p99"))]
         row += [f"{figures['throughput'][str(c)]['rps']:.0f}" for c in CONCURRENCY_LEVELS]
         row += [f"{latency['p50'] / floor_p50:.2f}x",
-                f"{figures['throughput']['64']['rps'] / floor_rps['64']['rps']:.2f}x"]
+                f"{figures['throughput']['64']['rps'] / floor_rps['64']['rps']:.2f}x", _cpu(figures)]
         path_rows.append(row)
     header = ["path", "p50 µs", "p95 µs", "p99 µs", *(f"c={c} rps" for c in CONCURRENCY_LEVELS),
-              "p50 / floor", "c=64 / floor"]
+              "p50 / floor", "c=64 / floor", "CPU µs/order A + B"]
     discovery, configuration = results["discovery"], results["configuration"]
     kill = results["failure"]["kill"]
     micro_rows = [
@@ -168,6 +177,14 @@ def _verdict(goal: Goal) -> str:
     if goal.goal == "reported":
         return "-"
     return {True: "met", False: "MISSED", None: "not measured"}[goal.met]
+
+
+def _cpu(figures: dict[str, Any]) -> str:
+    """CPU time per order of A (the engine) and B (risk-monitor), over the whole measurement; "-" for the one hop."""
+    cpu = figures.get("cpu_us_per_order")
+    if not cpu:
+        return "-"
+    return f"{cpu['A']:.0f} + {cpu['B']:.0f}"
 
 
 def _percentiles(figures: dict[str, float]) -> list[str]:

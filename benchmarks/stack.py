@@ -27,7 +27,7 @@ from ecosystem.config_client import ConfigurationServiceClient
 from ecosystem.discovery import ServiceResolver, lookup, lookup_sync
 from ecosystem.names import ALL_SERVICES, CONFIGURATION_SERVICE, RISK_MONITOR, TEST_COORDINATOR, TRADING_SYSTEM_ENGINE
 from ecosystem.security import INSECURE, SECURE, SUITE
-from ecosystem.settings import BreakerSettings
+from ecosystem.settings import DEFAULT_TRACE_SAMPLE_RATIO, BreakerSettings
 
 ENVIRONMENT = "testing"  # what LocalTarget runs the services with
 # Plaintext, as in every earlier run of these benchmarks; measure_real_path_secure gives the cost of mTLS.
@@ -81,8 +81,14 @@ def measure_docker_startup(repetitions: int) -> dict[str, object]:
     return {"measured": True, "median_s": statistics.median(times), "runs_s": times}
 
 
-def measure_real_path(target: LocalTarget, settings: LoadSettings) -> dict[str, object]:
-    return asyncio.run(measure_submit_order(engine_endpoint(target), settings))
+def measure_real_path(target: LocalTarget, settings: LoadSettings, *, traced: bool = False) -> dict[str, object]:
+    return asyncio.run(measure_submit_order(engine_endpoint(target), settings, servers=_servers(target), traced=traced))
+
+
+def _servers(target: LocalTarget) -> dict[str, int]:
+    """The pids of the processes on the SubmitOrder path: "A" is the engine, "B" risk-monitor, as in the floor."""
+    pids = target.pids()
+    return {"A": pids[f"{TRADING_SYSTEM_ENGINE}#0"], "B": pids[f"{RISK_MONITOR}#0"]}
 
 
 def measure_scenario_cost(target: LocalTarget, settings: LoadSettings) -> dict[str, object]:
@@ -128,23 +134,30 @@ def measure_real_path_secure(log_dir: Path, settings: LoadSettings) -> dict[str,
     target.start()
     try:
         assert target.transport.pki is not None
-        return asyncio.run(measure_submit_order(engine_endpoint(target), settings, target.transport.pki.files(SUITE)))
+        return asyncio.run(measure_submit_order(
+            engine_endpoint(target), settings, target.transport.pki.files(SUITE), servers=_servers(target)
+        ))
     finally:
         target.stop_all()
 
 
-def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, object]:
-    """SubmitOrder on a second stack exporting spans to an OTLP receiver in its own process."""
+def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, dict[str, object]]:
+    """SubmitOrder on a second stack exporting spans to an OTLP receiver in its own process, with the services'
+    default sampling: orders that come without a trace context ("default"), then orders that each come in a trace
+    their caller wants traced, as the acceptance suite sends them ("every_order"): the cost of tracing everything."""
     with running("otlp") as receiver:
         target = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS, security=SECURITY)
         target.export_traces_to(receiver.endpoint)
         target.start()
         try:
-            result = measure_real_path(target, settings)
+            results = {"default": measure_real_path(target, settings),
+                       "every_order": measure_real_path(target, settings, traced=True)}
         finally:
             target.stop_all()
-    result["spans_received"] = receiver.count
-    return result
+    results["default"]["sample_ratio"] = DEFAULT_TRACE_SAMPLE_RATIO
+    # Spans of both measurements together: the receiver counts what it got until it stopped.
+    results["default"]["spans_received"] = results["every_order"]["spans_received"] = receiver.count
+    return results
 
 
 async def measure_discovery(redis_url: str, settings: LoadSettings) -> dict[str, object]:

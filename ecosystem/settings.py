@@ -33,6 +33,15 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not an integer") from None
 
 
+# New traces kept when tracing is on: one request in a hundred that arrives without a trace of its caller. A caller
+# that wants its request traced sends `traceparent` with the sampled flag, which every service follows (parent-based
+# sampling), so such traces are always whole; docs/ARCHITECTURE.md ("Tracing") says why one in a hundred.
+DEFAULT_TRACE_SAMPLE_RATIO = 0.01
+# OTEL_TRACES_SAMPLER values served: only parent-based ones, since a service that ignored its caller's decision
+# would leave fragments of traces (its own spans of a trace the caller dropped, or a gap in one it kept).
+_PARENT_BASED_SAMPLERS = {"parentbased_traceidratio": None, "parentbased_always_on": 1.0, "parentbased_always_off": 0.0}
+
+
 @dataclass(frozen=True)
 class BreakerSettings:
     failure_threshold: int = 5
@@ -55,6 +64,7 @@ class Settings:
     retry_attempts: int = 3
     shutdown_grace_s: float = 5.0
     otlp_endpoint: str = ""
+    trace_sample_ratio: float = DEFAULT_TRACE_SAMPLE_RATIO
     config_seed: str = ""
     instance_id: str = ""
     version: str = __version__
@@ -73,6 +83,8 @@ class Settings:
             raise SecurityError(f"security {self.security!r} is not one of {', '.join(MODES)}")
         if (self.security == SECURE) != (self.tls is not None):
             raise SecurityError("secure mode needs the TLS files of this service's identity, and only secure mode")
+        if not 0.0 <= self.trace_sample_ratio <= 1.0:
+            raise ValueError(f"trace sample ratio {self.trace_sample_ratio} is not between 0 and 1")
 
     @property
     def secure(self) -> bool:
@@ -80,7 +92,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read ECOSYSTEM_* variables (and OTEL_EXPORTER_OTLP_ENDPOINT); unset means the default.
+        """Read ECOSYSTEM_* variables (and the OTEL_* ones below); unset means the default.
 
         ECOSYSTEM_REDIS_URL             redis://127.0.0.1:6379/0
         ECOSYSTEM_LISTEN_HOST           127.0.0.1 (0.0.0.0 in a container)
@@ -106,6 +118,10 @@ class Settings:
         ECOSYSTEM_ORDERS_KEPT           10000: trading-system-engine's order history (GetOrder), oldest forgotten
         ECOSYSTEM_STRATEGIES_KEPT       10000: risk-monitor's exposures, the least recently active forgotten
         OTEL_EXPORTER_OTLP_ENDPOINT     export spans over OTLP/gRPC there; unset = no tracing
+        OTEL_TRACES_SAMPLER             parentbased_traceidratio (default) | parentbased_always_on |
+                                        parentbased_always_off: a request whose `traceparent` says sampled is
+                                        traced, one that says not sampled is not; the others are root traces
+        OTEL_TRACES_SAMPLER_ARG         0.01: the share of root traces kept by parentbased_traceidratio
         """
         listen_host = _env("ECOSYSTEM_LISTEN_HOST", cls.listen_host)
         default_advertise = socket.gethostname() if listen_host in ("0.0.0.0", "::", "[::]") else listen_host
@@ -136,6 +152,7 @@ class Settings:
             retry_attempts=_int("ECOSYSTEM_RETRY_ATTEMPTS", cls.retry_attempts),
             shutdown_grace_s=_float("ECOSYSTEM_SHUTDOWN_GRACE_S", cls.shutdown_grace_s),
             otlp_endpoint=_env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+            trace_sample_ratio=_trace_sample_ratio(),
             config_seed=_env("ECOSYSTEM_CONFIG_SEED", ""),
             instance_id=_env("ECOSYSTEM_INSTANCE_ID", ""),
             log_level=log_level,
@@ -147,6 +164,23 @@ class Settings:
                 half_open_max_calls=_int("ECOSYSTEM_BREAKER_HALF_OPEN_MAX_CALLS", 1),
             ),
         )
+
+
+def _trace_sample_ratio() -> float:
+    """The share of root traces kept, from OpenTelemetry's standard sampler variables."""
+    sampler = _env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    if sampler not in _PARENT_BASED_SAMPLERS:
+        raise ValueError(
+            f"OTEL_TRACES_SAMPLER={sampler!r} is not one of {', '.join(_PARENT_BASED_SAMPLERS)}: a service must "
+            "follow its caller's sampling decision, or traces come apart"
+        )
+    fixed = _PARENT_BASED_SAMPLERS[sampler]
+    if fixed is not None:
+        return fixed
+    ratio = _float("OTEL_TRACES_SAMPLER_ARG", DEFAULT_TRACE_SAMPLE_RATIO)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"OTEL_TRACES_SAMPLER_ARG={ratio:g} is not between 0 and 1")
+    return ratio
 
 
 def _tls_files() -> TlsFiles:

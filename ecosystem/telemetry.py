@@ -9,6 +9,14 @@ task, and each server interceptor is one more coroutine per call. The server mid
 span itself (`Tracing.server_span`, `Tracing.traced_handler`), and stubs built on `Tracing.traced_channel`
 open the CLIENT span and pass `traceparent` in the call's own metadata.
 
+Sampling is parent-based: a request whose `traceparent` says sampled is traced, one whose `traceparent` says
+not sampled is not, and only requests that start a trace are kept at the service's ratio
+(`Settings.trace_sample_ratio`). So a trace is whole or absent, never a fragment, and a caller that wants a
+request traced (the acceptance suite, on every call) gets it traced end to end. A request outside the sample
+costs no SDK span: its not-sampled trace context is kept in a context variable, and the calls it makes pass it
+on unchanged. New traces are decided here, by TraceIdRatioBased's rule, before any SDK call; the SDK's own
+sampler only follows parents (so `Tracing.tracer`, used directly, opens every new trace it is asked to).
+
 Each service keeps its own TracerProvider on its `Tracing` object instead of the global one, so several
 services running in one process (as in the tests) each report their own `service.name`.
 """
@@ -17,18 +25,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import inspect
+import random
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from ecosystem.settings import DEFAULT_TRACE_SAMPLE_RATIO
 
 # Spans reach the receiver within this delay: the suite waits for them, so keep it short.
 _SCHEDULE_DELAY_MS = 200
@@ -37,6 +53,10 @@ _EXPORT_TIMEOUT_S = 5.0
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _PROPAGATION_KEYS = frozenset(_PROPAGATOR.fields)
+# The parent of a request that arrives without a trace context: none, whatever is current in the server's task.
+_NO_PARENT = otel_context.Context()
+# A well-formed version-00 `traceparent` whose sampled flag is clear (W3C Trace Context).
+_NOT_SAMPLED_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f][02468ace]")
 
 # Server-side codes that mean the service failed; the others are the caller's problem (OpenTelemetry
 # semantic conventions for gRPC). On the client every non-OK code is an error.
@@ -54,26 +74,49 @@ _HANDLER_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream"
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
+# While a request outside the sample is served: its trace context (`traceparent`, and `tracestate` if it came with
+# one), which the calls made meanwhile pass on as they are. None while a sampled request is served, or none is.
+_NOT_SAMPLED: contextvars.ContextVar[Metadata | None] = contextvars.ContextVar("ecosystem_not_sampled", default=None)
 
-def setup_tracing(service_name: str, instance_id: str, otlp_endpoint: str) -> Tracing | None:
+
+def setup_tracing(
+    service_name: str, instance_id: str, otlp_endpoint: str, sample_ratio: float = DEFAULT_TRACE_SAMPLE_RATIO
+) -> Tracing | None:
     """Tracing that exports to `otlp_endpoint` ("host:port", plaintext), or None when it is empty.
 
-    None means the service opens no spans at all, so tracing switched off costs nothing.
+    None means the service opens no spans at all, so tracing switched off costs nothing. `sample_ratio` is the
+    share of new traces (requests without a caller's trace context) kept; callers' decisions are followed.
     """
     if not otlp_endpoint:
         return None
-    resource = Resource.create({"service.name": service_name, "service.instance.id": instance_id})
-    provider = TracerProvider(resource=resource)
+    resource = _HashedOnce(Resource.create({"service.name": service_name, "service.instance.id": instance_id}))
+    # The SDK follows the parent; new traces are decided by Tracing first (`_dropped_new_trace`), at the ratio, so
+    # a dropped one costs no SDK call, and the SDK opens every new trace it is asked to.
+    provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
     exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True, timeout=_EXPORT_TIMEOUT_S)
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=_SCHEDULE_DELAY_MS))
-    return Tracing(provider)
+    return Tracing(provider, sample_ratio)
+
+
+class _HashedOnce(Resource):
+    """A Resource whose hash is computed once: the OTLP encoder hashes the resource of every span it exports, and
+    Resource.__hash__ JSON-encodes the attributes each time (a few µs a span, on the export thread)."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 class Tracing:
     """One service's tracer provider and the spans around its RPCs."""
 
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, sample_ratio: float = 1.0) -> None:
         self._provider = provider
+        # TraceIdRatioBased's rule: a new trace is kept when 64 random bits are below this bound.
+        self._keep_below = TraceIdRatioBased.get_bound_for_rate(sample_ratio)
         self.tracer = provider.get_tracer(__name__)
         # Strong references to the tasks that end the spans of streams, so they are not collected before they run.
         self._pending: set[asyncio.Task[None]] = set()
@@ -82,37 +125,51 @@ class Tracing:
     def server_span(
         self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None, context: grpc.aio.ServicerContext
     ) -> Iterator[None]:
-        """A SERVER span for `method` ("/pkg.Service/Method"), current while the block runs.
+        """A SERVER span for `method` ("/pkg.Service/Method"), current while the block runs, if its trace is sampled.
 
         Its parent is the `traceparent` in the request `metadata`; it ends with the status code the
-        caller sees, and is marked failed only when that code means the service failed.
+        caller sees, and is marked failed only when that code means the service failed. A request outside the
+        sample gets no span: its not-sampled trace context is kept instead, for the calls it makes to pass on.
         """
         carrier = {key: value for key, value in metadata or () if key in _PROPAGATION_KEYS}
-        name, attributes = _rpc_attributes(method)
-        with self.tracer.start_as_current_span(
-            name,
-            context=_PROPAGATOR.extract(carrier),
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
+        traceparent = carrier.get("traceparent")
+        if isinstance(traceparent, str) and _NOT_SAMPLED_TRACEPARENT.fullmatch(traceparent):
+            # The caller left this trace out: no span, no sampler, only its context to pass on.
+            with _passing_on(tuple(carrier.items())):
                 yield
-            except grpc.aio.AbortError:
-                # context.abort: the code it set is what the client sees; this is an answer, not a crash.
-                _record_code(span, context.code() or grpc.StatusCode.UNKNOWN, _SERVER_ERROR_CODES)
-                raise
-            except asyncio.CancelledError:
-                _record_code(span, grpc.StatusCode.CANCELLED, _SERVER_ERROR_CODES)
-                raise
-            except Exception as exc:
-                span.record_exception(exc)
-                _record_code(span, grpc.StatusCode.UNKNOWN, _SERVER_ERROR_CODES)
-                raise
-            else:
-                # A handler may set a non-OK code with context.set_code and return normally.
-                _record_code(span, context.code() or grpc.StatusCode.OK, _SERVER_ERROR_CODES)
+            return
+        parent = _PROPAGATOR.extract(carrier) if carrier else _NO_PARENT
+        dropped = None if trace.get_current_span(parent).get_span_context().is_valid else self._dropped_new_trace()
+        if dropped is not None:
+            with _passing_on(dropped):
+                yield
+            return
+        name, attributes = _rpc_attributes(method)
+        span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        if not span.is_recording():  # a caller's not-sampled trace in a form the fast path does not read
+            with _passing_on(_trace_context(span)):
+                yield
+            return
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield
+        except grpc.aio.AbortError:
+            # context.abort: the code it set is what the client sees; this is an answer, not a crash.
+            _record_code(span, context.code() or grpc.StatusCode.UNKNOWN, _SERVER_ERROR_CODES)
+            raise
+        except asyncio.CancelledError:
+            _record_code(span, grpc.StatusCode.CANCELLED, _SERVER_ERROR_CODES)
+            raise
+        except Exception as exc:
+            span.record_exception(exc)
+            _record_code(span, grpc.StatusCode.UNKNOWN, _SERVER_ERROR_CODES)
+            raise
+        else:
+            # A handler may set a non-OK code with context.set_code and return normally.
+            _record_code(span, context.code() or grpc.StatusCode.OK, _SERVER_ERROR_CODES)
+        finally:
+            otel_context.detach(token)
+            span.end()
 
     def traced_handler(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         """`handler` with its behaviour inside `server_span`; unchanged if that behaviour is sync (none is)."""
@@ -162,14 +219,29 @@ class Tracing:
 
     def _client_span(
         self, name: str, attributes: dict[str, str], metadata: Metadata | None
-    ) -> tuple[trace.Span, Metadata]:
-        """A CLIENT span, child of the current span, and the call's metadata with its `traceparent`."""
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-        carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-        # A fresh tuple: the caller's metadata object may be reused for other calls.
-        kept = [(key, value) for key, value in metadata or () if key not in carrier]
-        return span, (*kept, *carrier.items())
+    ) -> tuple[trace.Span | None, Metadata]:
+        """A CLIENT span, child of the current span, and the call's metadata with its `traceparent`.
+
+        No span (None) when the trace is not sampled; the metadata then carries the not-sampled context on, so
+        the next service does not start a trace of its own that would be a fragment of this one.
+        """
+        passed_on = _NOT_SAMPLED.get()
+        if passed_on is None and not trace.get_current_span().get_span_context().is_valid:
+            passed_on = self._dropped_new_trace()  # this call starts a trace
+        if passed_on is None:
+            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            if span.is_recording():
+                return span, _with_trace_context(metadata, _trace_context(span))
+            passed_on = _trace_context(span)  # a child of a not-sampled span someone made current
+        return None, _with_trace_context(metadata, passed_on)
+
+    def _dropped_new_trace(self) -> Metadata | None:
+        """For a request that starts a trace: None when the ratio keeps it, else the trace context of a new trace
+        outside the sample, to pass on (so the next service does not decide again)."""
+        if random.getrandbits(64) < self._keep_below:
+            return None
+        trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
+        return (("traceparent", f"00-{trace_id:032x}-{span_id:016x}-00"),)
 
     def _end_when_done(self, span: trace.Span, call: grpc.aio.Call) -> None:
         task = asyncio.get_running_loop().create_task(_end_when_done(span, call))
@@ -211,6 +283,8 @@ class _TracedUnaryUnary:
 
     async def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> Any:
         span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
+        if span is None:
+            return await self._multicallable(request, metadata=metadata, **kwargs)
         try:
             response = await self._multicallable(request, metadata=metadata, **kwargs)
         except BaseException as exc:
@@ -233,6 +307,8 @@ class _TracedUnaryStream:
 
     def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> grpc.aio.UnaryStreamCall:
         span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
+        if span is None:
+            return self._multicallable(request, metadata=metadata, **kwargs)
         try:
             call = self._multicallable(request, metadata=metadata, **kwargs)
         except BaseException as exc:
@@ -243,6 +319,31 @@ class _TracedUnaryStream:
         return call
 
 
+@contextlib.contextmanager
+def _passing_on(trace_context: Metadata) -> Iterator[None]:
+    """While the block runs, calls made pass on `trace_context`, the context of a trace outside the sample."""
+    token = _NOT_SAMPLED.set(trace_context)
+    try:
+        yield
+    finally:
+        _NOT_SAMPLED.reset(token)
+
+
+def _trace_context(span: trace.Span) -> Metadata:
+    """The metadata that makes `span` the parent of a call: its `traceparent` (and `tracestate`, if any)."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    return tuple(carrier.items())
+
+
+def _with_trace_context(metadata: Metadata | None, trace_context: Metadata) -> Metadata:
+    """A fresh tuple (the caller's metadata object may be reused for other calls): `metadata` with `trace_context`
+    instead of any trace context it had."""
+    if not metadata:
+        return trace_context
+    return (*(pair for pair in metadata if pair[0] not in _PROPAGATION_KEYS), *trace_context)
+
+
 def _split_method(full_method: str) -> tuple[str, str, str]:
     """Split "/pkg.Service/Method" into ("pkg.Service/Method", "pkg.Service", "Method")."""
     name = full_method.lstrip("/")
@@ -250,7 +351,9 @@ def _split_method(full_method: str) -> tuple[str, str, str]:
     return name, service, method
 
 
+@functools.cache
 def _rpc_attributes(full_method: str) -> tuple[str, dict[str, str]]:
+    """The span name and attributes of a method: the same objects on every call (the SDK copies the attributes)."""
     name, service, method = _split_method(full_method)
     return name, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 

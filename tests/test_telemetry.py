@@ -2,13 +2,14 @@
 
 Three tiny services stand in for the real ones, each with its own Tracing: trading-system-engine's
 SubmitOrder calls risk-monitor's CheckOrder, which calls configuration-service's GetConfiguration.
+The services sample new traces at the default ratio (or at none); a caller outside them traces every call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from ecosystem.api.config.v1 import config_pb2, config_pb2_grpc
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
+from ecosystem.settings import DEFAULT_TRACE_SAMPLE_RATIO, Settings
 from ecosystem.telemetry import TracedChannel, Tracing, setup_tracing
 
 LIMIT_KEY = "risk.position_limits.max_notional"
@@ -35,7 +37,11 @@ WATCH_CONFIGURATION = "ecosystem.config.v1.ConfigurationService/WatchConfigurati
 
 
 class Configuration(config_pb2_grpc.ConfigurationServiceServicer):
+    def __init__(self) -> None:
+        self.traceparents: list[str] = []  # what each GetConfiguration arrived with, "" for none
+
     async def GetConfiguration(self, request: config_pb2.GetConfigurationRequest, context: Any) -> Any:
+        self.traceparents.append(dict(context.invocation_metadata()).get("traceparent", ""))
         if request.key == CRASH_KEY:
             raise RuntimeError("a bug in the handler")
         if request.key != LIMIT_KEY:
@@ -99,7 +105,8 @@ class Ecosystem:
     receiver: OtlpReceiver
     engine: str  # host:port of each service
     config: str
-    client_tracing: Tracing  # a caller outside the services, tracing its own calls
+    client_tracing: Tracing  # a caller outside the services, tracing every call it makes
+    configuration: Configuration
 
 
 @pytest.fixture
@@ -111,10 +118,24 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture
 async def ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
+    """The three services sampling new traces at the services' default ratio."""
+    async with _ecosystem(receiver, DEFAULT_TRACE_SAMPLE_RATIO) as running:
+        yield running
+
+
+@pytest.fixture
+async def unsampled_ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
+    """The three services starting no trace of their own (ratio 0): only callers' sampled traces are recorded."""
+    async with _ecosystem(receiver, 0.0) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def _ecosystem(receiver: OtlpReceiver, ratio: float) -> AsyncIterator[Ecosystem]:
     async with contextlib.AsyncExitStack() as stack:
 
-        async def tracing(service_name: str) -> Tracing:
-            traced = setup_tracing(service_name, f"{service_name}-1", receiver.endpoint)
+        async def tracing(service_name: str, sample_ratio: float = ratio) -> Tracing:
+            traced = setup_tracing(service_name, f"{service_name}-1", receiver.endpoint, sample_ratio)
             assert traced is not None, f"setup_tracing gave no Tracing for {service_name} at {receiver.endpoint}"
             stack.push_async_callback(traced.shutdown)
             return traced
@@ -134,8 +155,9 @@ async def ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
             stack.push_async_callback(opened.close)
             return (await tracing(caller)).traced_channel(opened)
 
+        configuration = Configuration()
         config = await serve(
-            CONFIGURATION_SERVICE, config_pb2_grpc.add_ConfigurationServiceServicer_to_server, Configuration()
+            CONFIGURATION_SERVICE, config_pb2_grpc.add_ConfigurationServiceServicer_to_server, configuration
         )
         risk_to_config = config_pb2_grpc.ConfigurationServiceStub(await channel(RISK_MONITOR, config))
         risk = await serve(
@@ -147,7 +169,10 @@ async def ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
             trading_pb2_grpc.add_TradingEngineServiceServicer_to_server,
             TradingEngine(engine_to_risk),
         )
-        yield Ecosystem(receiver, engine=engine, config=config, client_tracing=await tracing("suite-client"))
+        yield Ecosystem(
+            receiver, engine=engine, config=config, client_tracing=await tracing("suite-client", 1.0),
+            configuration=configuration,
+        )
 
 
 async def _spans_until(receiver: OtlpReceiver, enough: Callable[[list[ReceivedSpan]], bool], what: str) -> list:
@@ -168,17 +193,41 @@ def _has(*wanted: tuple[str, str]) -> Callable[[list[ReceivedSpan]], bool]:
     return lambda spans: set(wanted) <= {(s.kind, s.name) for s in spans}
 
 
-async def test_an_order_is_one_trace_across_engine_risk_and_configuration(ecosystem: Ecosystem) -> None:
-    trace_id, root_span_id = secrets.token_hex(16), secrets.token_hex(8)
+async def _submit_order(ecosystem: Ecosystem, metadata: Sequence[tuple[str, str]] = ()) -> None:
     async with grpc.aio.insecure_channel(ecosystem.engine) as channel:
         response = await trading_pb2_grpc.TradingEngineServiceStub(channel).SubmitOrder(
             trading_pb2.SubmitOrderRequest(
                 strategy_id="s1", symbol="BTC-USD", side=risk_pb2.SIDE_BUY, quantity=1, price=100
             ),
-            metadata=[("traceparent", f"00-{trace_id}-{root_span_id}-01")],
+            metadata=metadata,
             timeout=CALL_TIMEOUT_S,
         )
     assert response.status == trading_pb2.ACCEPTED
+
+
+def _trace_of(traceparent: str) -> tuple[str, bool]:
+    """The trace id of a W3C `traceparent` and whether its sampled flag is set (the other flags may be too)."""
+    version, trace_id, _, flags = traceparent.split("-")
+    assert version == "00", traceparent
+    return trace_id, bool(int(flags, 16) & 1)
+
+
+async def _traced_order(ecosystem: Ecosystem) -> str:
+    """An order its caller traces (sampled flag set, as the suite sends on every call); the trace id, once all five
+    spans of it have arrived."""
+    trace_id = secrets.token_hex(16)
+    await _submit_order(ecosystem, [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")])
+    await _spans_until(
+        ecosystem.receiver,
+        lambda spans: len([s for s in spans if s.trace_id == trace_id]) >= 5,
+        f"five spans of trace {trace_id}",
+    )
+    return trace_id
+
+
+async def test_an_order_is_one_trace_across_engine_risk_and_configuration(ecosystem: Ecosystem) -> None:
+    trace_id, root_span_id = secrets.token_hex(16), secrets.token_hex(8)
+    await _submit_order(ecosystem, [("traceparent", f"00-{trace_id}-{root_span_id}-01")])
 
     await _spans_until(
         ecosystem.receiver,
@@ -205,6 +254,46 @@ async def test_an_order_is_one_trace_across_engine_risk_and_configuration(ecosys
         "rpc.grpc.status_code": 0,
     }
     assert all(span.attributes["rpc.grpc.status_code"] == 0 for span in spans), spans
+
+
+async def test_an_order_its_caller_did_not_sample_leaves_no_span_and_passes_the_decision_on(
+    ecosystem: Ecosystem,
+) -> None:
+    trace_id = secrets.token_hex(16)
+    await _submit_order(ecosystem, [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-00")])
+    # Each service exports its spans in the order they ended: once every span of a later traced order is in,
+    # any span of the first one would be too.
+    traced_id = await _traced_order(ecosystem)
+
+    assert ecosystem.receiver.trace(trace_id) == []
+    assert {span.service for span in ecosystem.receiver.spans()} == {
+        TRADING_SYSTEM_ENGINE, RISK_MONITOR, CONFIGURATION_SERVICE
+    }, "only the traced order's spans were exported"
+    not_sampled, sampled = ecosystem.configuration.traceparents
+    # Two hops down, configuration-service was told the trace and that it is not sampled.
+    assert _trace_of(not_sampled) == (trace_id, False), not_sampled
+    assert _trace_of(sampled) == (traced_id, True), sampled
+
+
+async def test_an_order_outside_the_root_sample_is_traced_nowhere(unsampled_ecosystem: Ecosystem) -> None:
+    await _submit_order(unsampled_ecosystem)
+    traced_id = await _traced_order(unsampled_ecosystem)
+
+    assert {span.trace_id for span in unsampled_ecosystem.receiver.spans()} == {traced_id}
+    not_sampled, sampled = unsampled_ecosystem.configuration.traceparents
+    # The engine started a trace, left it out and said so downstream, so no later hop started one of its own.
+    assert _trace_of(not_sampled)[1] is False, not_sampled
+    assert _trace_of(sampled) == (traced_id, True), sampled
+
+
+async def test_a_traced_order_is_whole_whatever_the_services_ratio(unsampled_ecosystem: Ecosystem) -> None:
+    trace_id = await _traced_order(unsampled_ecosystem)
+
+    spans = unsampled_ecosystem.receiver.trace(trace_id)
+    assert sorted((span.service, span.kind) for span in spans) == [
+        (CONFIGURATION_SERVICE, "SERVER"), (RISK_MONITOR, "CLIENT"), (RISK_MONITOR, "SERVER"),
+        (TRADING_SYSTEM_ENGINE, "CLIENT"), (TRADING_SYSTEM_ENGINE, "SERVER"),
+    ]
 
 
 async def test_a_server_stream_is_traced_until_it_ends(ecosystem: Ecosystem) -> None:
@@ -254,8 +343,9 @@ async def test_an_aborted_call_keeps_the_status_the_client_saw(ecosystem: Ecosys
 
 async def test_a_handler_that_crashes_is_recorded_as_unknown_and_failed(ecosystem: Ecosystem) -> None:
     async with grpc.aio.insecure_channel(ecosystem.config) as channel:
+        stub = config_pb2_grpc.ConfigurationServiceStub(ecosystem.client_tracing.traced_channel(channel))
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await config_pb2_grpc.ConfigurationServiceStub(channel).GetConfiguration(
+            await stub.GetConfiguration(
                 config_pb2.GetConfigurationRequest(key=CRASH_KEY, environment="testing"), timeout=CALL_TIMEOUT_S
             )
     assert raised.value.code() == grpc.StatusCode.UNKNOWN
@@ -273,7 +363,7 @@ def test_no_endpoint_means_no_tracing() -> None:
 
 
 async def test_shutdown_exports_what_is_buffered_and_clear_forgets_it(receiver: OtlpReceiver) -> None:
-    tracing = setup_tracing("suite-client", "instance-1", receiver.endpoint)
+    tracing = setup_tracing("suite-client", "instance-1", receiver.endpoint, sample_ratio=1.0)
     assert tracing is not None
     with tracing.tracer.start_as_current_span("buffered") as span:
         trace_id = format(span.get_span_context().trace_id, "032x")
@@ -282,3 +372,35 @@ async def test_shutdown_exports_what_is_buffered_and_clear_forgets_it(receiver: 
     assert [(s.name, s.kind, s.service) for s in receiver.trace(trace_id)] == [("buffered", "INTERNAL", "suite-client")]
     receiver.clear()
     assert receiver.spans() == []
+
+
+@pytest.mark.parametrize(
+    ("sampler", "argument", "ratio"),
+    [
+        ("", "", DEFAULT_TRACE_SAMPLE_RATIO),
+        ("parentbased_traceidratio", "0.25", 0.25),
+        ("parentbased_always_on", "", 1.0),
+        ("parentbased_always_off", "", 0.0),
+    ],
+)
+def test_the_standard_sampler_variables_set_the_share_of_new_traces(
+    monkeypatch: pytest.MonkeyPatch, sampler: str, argument: str, ratio: float
+) -> None:
+    monkeypatch.setenv("ECOSYSTEM_SECURITY", "insecure")
+    for name, value in (("OTEL_TRACES_SAMPLER", sampler), ("OTEL_TRACES_SAMPLER_ARG", argument)):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    assert Settings.from_env().trace_sample_ratio == ratio
+
+
+@pytest.mark.parametrize(("sampler", "argument"), [("always_on", ""), ("parentbased_traceidratio", "1.5")])
+def test_a_sampler_that_would_break_traces_apart_is_refused(
+    monkeypatch: pytest.MonkeyPatch, sampler: str, argument: str
+) -> None:
+    monkeypatch.setenv("ECOSYSTEM_SECURITY", "insecure")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", argument)
+    with pytest.raises(ValueError, match="OTEL_TRACES_SAMPLER"):
+        Settings.from_env()
