@@ -347,6 +347,23 @@ def test_allure_results_are_not_green_where_behave_failed(tmp_path: Path) -> Non
     assert hook_result["statusDetails"]["message"] == "RuntimeError: after_all exploded"
 
 
+def test_the_report_environment_names_what_the_stack_ran_on() -> None:
+    """What environment.py recorded of the stack (signoff.record_stack: target, security, the engine and Compose)."""
+    run_info = {
+        "target": "default (environment.py decides)", "stack target": "docker", "stack security": "secure",
+        "stack reflection": "on", "stack engine": "docker 20.10.24+dfsg1", "stack compose": "docker compose 5.6.1",
+        "tags": None, "workers": 2, "git_revision": "abc", "started_at": "2026-12-02T04:00:00+00:00",
+        "versions": {"behave": "1.3.3"},
+    }
+
+    properties = run._environment_properties(run_info)
+
+    assert {key: properties[key] for key in ("target", "security", "engine", "compose", "workers")} == {
+        "target": "docker", "security": "secure", "engine": "docker 20.10.24+dfsg1",
+        "compose": "docker compose 5.6.1", "workers": 2,
+    }
+
+
 def test_environment_and_executor_files(tmp_path: Path) -> None:
     allure_report.write_environment(
         tmp_path, {"target": "docker", "tags": ["@smoke", "not @slow"], "git.revision": "a"}
