@@ -156,6 +156,7 @@ def image_requirements(lock: str, arch: str) -> str:
     """The entries of a hashed lock (`name==version ; marker \\` and its `--hash` lines) that some Python of
     IMAGE_PYTHONS on Linux `arch` needs, without their markers: what the wheelhouse must hold for pip in the image,
     which evaluates the markers again itself."""
+    environments = [_linux(arch, version) for version in IMAGE_PYTHONS]
     kept: list[str] = []
     keep = False
     for line in lock.splitlines():
@@ -164,7 +165,7 @@ def image_requirements(lock: str, arch: str) -> str:
                 kept.append(line)
             continue
         head, _, marker = line.removesuffix("\\").partition(";")
-        keep = not marker.strip() or any(Marker(marker).evaluate(_linux(arch, version)) for version in IMAGE_PYTHONS)
+        keep = not marker.strip() or any(Marker(marker).evaluate(environment) for environment in environments)
         if keep:
             kept.append(f"{head.strip()} \\")
     return "\n".join(kept) + "\n"

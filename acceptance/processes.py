@@ -8,6 +8,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable
+from pathlib import Path
+
+
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses), the state
+    first (so utime and stime are [11] and [12]). FileNotFoundError when there is no such process."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def dying_with_parent(args: list[str]) -> list[str]:

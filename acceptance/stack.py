@@ -22,6 +22,7 @@ from typing import Any
 from acceptance.health import HealthCheckError, check
 from acceptance.manifest import ManifestError, load_manifest
 from acceptance.pki import Pki
+from acceptance.processes import proc_stat
 from acceptance.transport import PLAINTEXT, Transport
 from acceptance.waits import WaitTimeout, wait_until
 
@@ -48,10 +49,9 @@ def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
 def _alive(pid: int) -> bool:
     """The process exists and is not a zombie waiting for a parent that never reaps it."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return proc_stat(pid)[0] != "Z"
     except FileNotFoundError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _is_supervisor(pid: int) -> bool:

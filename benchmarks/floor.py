@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from acceptance.processes import dying_with_parent
+from acceptance.processes import dying_with_parent, proc_stat
 from acceptance.targets.local import REPO_ROOT
 from benchmarks.load import Call, LoadSettings, measure_path
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
@@ -111,8 +111,7 @@ def check_request() -> risk_pb2.CheckOrderRequest:
 
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) process `pid` has used so far."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
 
 

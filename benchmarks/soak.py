@@ -35,6 +35,7 @@ import grpc
 import redis
 import redis.asyncio as aioredis
 
+from acceptance.processes import proc_stat
 from acceptance.targets.base import run_log_dir
 from acceptance.targets.local import REPO_ROOT, LocalTarget
 from acceptance.waits import wait_until, wait_until_async
@@ -620,7 +621,7 @@ def live_service_pids(pids: set[int]) -> set[int]:
     for pid in pids:
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            state = proc_stat(pid)[0]
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
         if b"ecosystem.services" in command and state != "Z":

@@ -14,9 +14,11 @@ LOCKS=(dev.lock services.lock bench.lock compose.lock)
 compile() {  # compile IN LOCK [uv arguments], in a requirements folder
   local input=$1 lock=$2
   shift 2
+  local as_of
+  as_of=$(cat resolved-at)
   if ! "$uv" pip compile --quiet --generate-hashes --universal --python-version 3.11 --custom-compile-command "make lock" \
-      --exclude-newer "$(cat resolved-at)" "$@" "$input" -o "$lock"; then
-    echo "lock: uv could not resolve requirements/$input as of $(cat resolved-at) (is the package index reachable?)" >&2
+      --exclude-newer "$as_of" "$@" "$input" -o "$lock"; then
+    echo "lock: uv could not resolve requirements/$input as of $as_of (is the package index reachable?)" >&2
     exit 1
   fi
 }

@@ -89,9 +89,7 @@ def test_issues_link_to_the_ci_repository_and_a_tag_no_pattern_resolves_is_named
 
 def test_a_dry_run_of_the_suite_is_clean_and_leaves_the_reports_as_they_were() -> None:
     """As the README has it: the virtual environment's own `behave` script, from the repository root."""
-    reports = REPO_ROOT / "reports"
-    before = {path: path.stat().st_mtime_ns for folder in ("junit", "allure-results") for path in
-              (reports / folder).glob("*")} if reports.is_dir() else {}
+    before = _report_files()
 
     completed = subprocess.run(
         [str(Path(sys.executable).parent / "behave"), "--dry-run", "features/"], cwd=REPO_ROOT,
@@ -102,9 +100,14 @@ def test_a_dry_run_of_the_suite_is_clean_and_leaves_the_reports_as_they_were() -
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     summary = [line for line in completed.stdout.splitlines() if re.match(r"\d+ (features?|scenarios) passed", line)]
     assert len(summary) == 2 and all(" 0 failed" in line for line in summary), completed.stdout[-500:]
-    after = {path: path.stat().st_mtime_ns for folder in ("junit", "allure-results") for path in
-             (reports / folder).glob("*")} if reports.is_dir() else {}
-    assert after == before
+    assert _report_files() == before
+
+
+def _report_files() -> dict[Path, int]:
+    """The repository's JUnit and Allure result files, with when each was last written."""
+    reports = REPO_ROOT / "reports"
+    return {path: path.stat().st_mtime_ns for folder in ("junit", "allure-results")
+            for path in (reports / folder).glob("*")}
 
 
 def test_rows_of_an_outline_without_placeholders_in_its_name_are_refused_naming_both(
