@@ -471,7 +471,8 @@ class ServiceResolver:
     when an event names it (XREAD BLOCK on the events stream) and also re-reads every watched service every
     `refresh_interval_s`, or every TTL/3 of its instances if shorter, so that instances killed without a
     `down` event leave and healthy ones never look expired. While Redis is unreachable the last known
-    instances are served regardless of expiry (fail static) and `source()` says "cache".
+    instances are served regardless of expiry (fail static) and `source()` says "cache"; once it is back,
+    they are served for one TTL more while they register again on it.
 
     The client's socket_timeout must exceed `block_ms` (redis-py's default 5 s does).
     """
@@ -486,6 +487,8 @@ class ServiceResolver:
         self._scanned_at: dict[str, float] = {}  # service -> loop time its empty index was last made up by a SCAN
         self._callbacks: list[Callable[[str, list[ServiceInstance]], None]] = []
         self._unreachable = False
+        # Redis time at which the registry was read again after an outage: no instance could heartbeat before it.
+        self._reachable_again_ms = 0
         self._task: asyncio.Task[None] | None = None
         # Redis time minus this host's, measured at every read: expiries are in Redis time, and this host's
         # clock may run ahead or behind by more than a TTL.
@@ -509,7 +512,7 @@ class ServiceResolver:
         if self._sources[service] == "cache":
             return list(cached)
         now_ms = time.time_ns() // 1_000_000 + self._clock_offset_ms  # Redis time, as of now
-        alive = [i for i in cached if i.expires_at_ms > now_ms]
+        alive = [i for i in cached if self._may_still_heartbeat(i, now_ms)]
         if len(alive) == len(cached):
             return alive
         # A watch loop that ran late on a busy machine would otherwise drop instances that are alive.
@@ -542,16 +545,24 @@ class ServiceResolver:
         if scan:
             self._scanned_at[service] = now
         self._clock_offset_ms = redis_now_ms - time.time_ns() // 1_000_000
+        if self._unreachable:
+            self._reachable_again_ms = redis_now_ms
         present = {i.instance_id for i in entries}
         # Gone from Redis without a `down` event: a restarted Redis, a deleted key. The instance heartbeats its entry
-        # back within a third of its TTL; until its known expiry it is still called. The cache is taken after the
-        # read, so an instance whose `down` was heard meanwhile (_forget) stays gone.
+        # back within a third of its TTL; until its known expiry it is still called, and after an outage, for a whole
+        # TTL from the registry's return (its heartbeats failed meanwhile, which is no sign of death). The cache is
+        # taken after the read, so an instance whose `down` was heard meanwhile (_forget) stays gone.
         unconfirmed = [
-            i for i in self._cache.get(service, []) if i.instance_id not in present and i.expires_at_ms > redis_now_ms
+            i for i in self._cache.get(service, [])
+            if i.instance_id not in present and self._may_still_heartbeat(i, redis_now_ms)
         ]
         found = [i for i in entries if i.status == SERVING] + unconfirmed
         self._store(service, found)
         return list(found)
+
+    def _may_still_heartbeat(self, instance: ServiceInstance, redis_now_ms: int) -> bool:
+        ttl_ms = instance.expires_at_ms - instance.heartbeat_at_ms
+        return redis_now_ms < max(instance.expires_at_ms, self._reachable_again_ms + ttl_ms)
 
     def _forget(self, service: str, instance_id: str) -> None:
         """An instance deregistered (a `down` event): stop calling it before the next read confirms it."""

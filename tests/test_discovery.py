@@ -427,6 +427,51 @@ async def test_the_resolver_serves_its_cache_while_redis_is_down_and_recovers(
         await resolving.aclose()
 
 
+async def test_after_an_outage_a_known_instance_gets_a_whole_ttl_to_register_again(own_redis: RedisServer) -> None:
+    """Its heartbeats failed while Redis was down, which is no sign that it died: until it had a TTL on the Redis
+    that came back (empty, as a restart without persistence leaves it), it is still called."""
+    registering = redis.asyncio.Redis.from_url(own_redis.url, decode_responses=True, retry=None)
+    resolving = redis.asyncio.Redis.from_url(own_redis.url, decode_responses=True)
+    entry = registration(registering, ttl_ms=3000)  # heartbeats only when the test says so
+    watching = ServiceResolver(resolving, refresh_interval_s=3600)
+    try:
+        assert await entry.heartbeat()
+        await watching.start()
+        [known] = await watching.instances(SERVICE)
+
+        own_redis.stop()
+        await wait_until_async(
+            probe(lambda: watching.source(SERVICE)), lambda source: source == "cache", timeout=15,
+            what="the resolver notices Redis is unreachable",
+        )
+        await wait_until_async(
+            probe(lambda: time.time_ns() // 1_000_000), lambda now_ms: now_ms > known.expires_at_ms,
+            timeout=10, what="the cached instance's expiry passes during the outage",
+        )
+        own_redis.start()
+        await wait_until_async(
+            probe(lambda: watching.source(SERVICE)), lambda source: source == "registry", timeout=15,
+            what="the resolver reads the restarted, empty Redis",
+        )
+        fresh = redis.asyncio.Redis.from_url(own_redis.url, decode_responses=True)
+        try:
+            assert await lookup(fresh, SERVICE) == [], "the restarted Redis holds no entry"
+        finally:
+            await fresh.aclose()
+        assert [i.instance_id for i in await watching.instances(SERVICE)] == [entry.instance_id], (
+            "an instance that could not heartbeat during the outage is dropped as soon as Redis is back"
+        )
+
+        await wait_until_async(
+            lambda: watching.refresh(SERVICE), lambda found: not found, timeout=15,
+            what=f"the resolver drops {entry.instance_id}, which did not register again within a TTL",
+        )
+    finally:
+        await watching.close()
+        await registering.aclose()
+        await resolving.aclose()
+
+
 async def test_start_fails_naming_the_instance_when_redis_is_unreachable() -> None:
     client = redis.asyncio.Redis(host="127.0.0.1", port=free_port(), retry=None)  # fail at once, no backoff
     entry = registration(client)
