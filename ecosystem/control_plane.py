@@ -127,6 +127,11 @@ class FaultInjector:
     def deactivate(self, event_id: str) -> None:
         self._faults.pop(event_id, None)
 
+    @property
+    def armed(self) -> bool:
+        """False when no fault is held: `before_call` would have nothing to do."""
+        return bool(self._faults)
+
     def active_event_ids(self) -> list[str]:
         return [fault.event_id for fault in self._active()]
 

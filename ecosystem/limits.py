@@ -12,9 +12,11 @@ which gRPC answers with RESOURCE_EXHAUSTED before the message is parsed.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 MAX_REQUEST_BYTES = 256 * 1024
@@ -36,6 +38,10 @@ _STRING, _BYTES, _MESSAGE = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BY
 
 def request_problem(message: Message) -> str | None:
     """The first field of `message` over its limit, named with its path and the limit; None when all fit."""
+    # Every character, byte or entry takes at least a byte on the wire, so no field of a message can be over a
+    # limit larger than the whole message: most requests are far below the smallest limit their type holds.
+    if message.ByteSize() <= _smallest_limit(message.DESCRIPTOR):
+        return None
     return _message_problem(message, "", 0)
 
 
@@ -46,6 +52,28 @@ def declared_limit(full_name: str, *, repeated: bool = False) -> int:
 
 def limit_of(field: FieldDescriptor) -> int:
     return declared_limit(field.full_name, repeated=field.is_repeated)
+
+
+@functools.cache
+def _smallest_limit(descriptor: Descriptor, depth: int = 0, within: frozenset[str] = frozenset()) -> float:
+    """The smallest limit on any field a message of this type holds, at any depth; 0 for a type that may nest
+    deeper than MAX_DEPTH (a recursive one), which is always checked field by field."""
+    if depth > MAX_DEPTH or descriptor.full_name in within:
+        return 0
+    within = within | {descriptor.full_name}
+    limits: list[float] = [math.inf]
+    for field in descriptor.fields:
+        item = field
+        if field.is_repeated:
+            limits.append(limit_of(field))
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                limits.append(MAX_TEXT)  # map keys and values are held to MAX_TEXT
+                item = field.message_type.fields_by_name["value"]
+        if item.type in (_STRING, _BYTES):
+            limits.append(MAX_TEXT if field.is_repeated else limit_of(field))
+        elif item.type == _MESSAGE:
+            limits.append(_smallest_limit(item.message_type, depth + 1, within))
+    return min(limits)
 
 
 def _message_problem(message: Message, prefix: str, depth: int) -> str | None:

@@ -17,7 +17,7 @@ import inspect
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -60,14 +60,14 @@ DRAIN_QUIET_S = 0.3
 DRAIN_POLL_S = 0.05
 
 
-class _Middleware(grpc.aio.ServerInterceptor):
+class _Middleware:
     """Around every RPC: its server span when tracing is on; around business RPCs also injected faults,
     per-operation statistics, and precise status codes.
 
     A handler that fails unexpectedly would reach the caller as UNKNOWN with a stack trace; it
     gets UNAVAILABLE when Redis is unreachable and INTERNAL naming the service otherwise.
-    The span is opened here rather than by an interceptor of its own: each interceptor costs a coroutine
-    and a wrapper per call.
+    Handlers are wrapped once, when they are registered (`_WrappingRegistrar`), not by an aio ServerInterceptor,
+    which costs a coroutine and a lookup on every call; the span is opened here for the same reason.
     """
 
     def __init__(
@@ -80,31 +80,17 @@ class _Middleware(grpc.aio.ServerInterceptor):
         self._tracing = tracing
         self._authorize = authorize
         self.calls_started = 0  # business calls, which a drain waits to see stop
-        # The wrapped handler of each method served, built on its first call: gRPC asks for it on every call.
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Abort with UNAUTHENTICATED / PERMISSION_DENIED unless the caller's identity may call `method`."""
-        if not self._authorize:
-            return
         identity = peer_identity(context)
         refused = denial(method, identity)
         if refused is not None:
             logs.log_event("call_refused", level="warning", method=method, identity=identity, code=refused[0].name)
             await context.abort(*refused)
 
-    async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]], details: Any
-    ) -> grpc.RpcMethodHandler | None:
-        wrapped = self._handlers.get(details.method)
-        if wrapped is None:
-            handler = await continuation(details)
-            if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED without running any handler
-                return handler
-            wrapped = self._handlers[details.method] = self._wrapped(details.method, handler)
-        return wrapped
-
-    def _wrapped(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrapped(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` of `method` ("/pkg.Service/Method") with everything the middleware does around it."""
         if handler.request_deserializer is not None:
             handler = _replaced(handler, request_deserializer=_decoding(handler.request_deserializer))
         if method.startswith(INFRASTRUCTURE_PREFIXES):
@@ -130,15 +116,21 @@ class _Middleware(grpc.aio.ServerInterceptor):
         return refuse
 
     def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        # On every business call: each step that usually has nothing to do is skipped without a coroutine.
+        authorize, faults, performance = self._authorize, self._faults, self._performance
+
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             ok = False
             self.calls_started += 1
-            self._performance.begin(method)
+            performance.begin(method)
             try:
-                await self._admit(method, context)
-                await self._faults.before_call(method, context)
-                await _refuse_invalid(request, context)
+                if authorize:
+                    await self._admit(method, context)
+                if faults.armed:
+                    await faults.before_call(method, context)
+                if (problem := _request_problem(request)) is not None:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
                 response = await behaviour(request, context)
                 ok = context.code() in (None, grpc.StatusCode.OK)
                 return response
@@ -147,7 +139,7 @@ class _Middleware(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._abort_unexpected(method, context, exc)
             finally:
-                self._performance.end(method, time.perf_counter() - started, ok)
+                performance.end(method, time.perf_counter() - started, ok)
 
         tracing = self._tracing
         if tracing is None:
@@ -164,7 +156,8 @@ class _Middleware(grpc.aio.ServerInterceptor):
 
             async def generate(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 self.calls_started += 1
-                await self._admit(method, context)
+                if self._authorize:
+                    await self._admit(method, context)
                 await self._faults.before_call(method, context)
                 await _refuse_invalid(request, context)
                 try:
@@ -179,7 +172,8 @@ class _Middleware(grpc.aio.ServerInterceptor):
 
         async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
             self.calls_started += 1
-            await self._admit(method, context)
+            if self._authorize:
+                await self._admit(method, context)
             await self._faults.before_call(method, context)
             await _refuse_invalid(request, context)
             try:
@@ -198,6 +192,45 @@ class _Middleware(grpc.aio.ServerInterceptor):
         await context.abort(
             grpc.StatusCode.INTERNAL, f"{self._service} failed in {method}: {type(exc).__name__}: {exc}"
         )
+
+
+class _WrappingRegistrar:
+    """What generated `add_*Servicer_to_server` functions register with in place of the server: every handler
+    reaches the server wrapped (`wrap(method, handler)`), whichever way gRPC looks it up."""
+
+    def __init__(
+        self, server: grpc.aio.Server, wrap: Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]
+    ) -> None:
+        self._server = server
+        self._wrap = wrap
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers([_WrappedGenericHandler(handler, self._wrap) for handler in handlers])
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: self._wrap(f"/{service}/{name}", handler) for name, handler in handlers.items()}
+        )
+
+
+class _WrappedGenericHandler(grpc.GenericRpcHandler):
+    def __init__(
+        self, handler: grpc.GenericRpcHandler,
+        wrap: Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler],
+    ) -> None:
+        self._handler = handler
+        self._wrap = wrap
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # a method's handler, wrapped on its first call
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = self._handler.service(details)
+            if handler is None:  # not a method of this service: the server asks the next one, or answers UNIMPLEMENTED
+                return None
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
 
 
 class _Undecodable:
@@ -347,10 +380,11 @@ class ServiceHost:
             tracing=self.tracing,
         )
         self.control_plane = ControlPlaneLink(self.service_name, self.instance_id, self.clients, self.faults)
-        self._middleware = middleware = _Middleware(
+        self._middleware = _Middleware(
             self.service_name, self.performance, self.faults, self.tracing, authorize=settings.secure
         )
-        self.server = grpc.aio.server(interceptors=[middleware], options=SERVER_OPTIONS)
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._registrar = _WrappingRegistrar(self.server, self._middleware.wrapped)
         self.health = health_aio.HealthServicer()
         return self
 
@@ -373,7 +407,7 @@ class ServiceHost:
         return self.config
 
     def add_service(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, grpc_service: str) -> None:
-        register(servicer, self.server)
+        register(servicer, self._registrar)
         self._grpc_services.append(grpc_service)
 
     def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
@@ -385,17 +419,17 @@ class ServiceHost:
 
     async def serve(self) -> None:
         settings = self.settings
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        stats_pb2_grpc.add_StatsServiceServicer_to_server(_StatsServicer(self), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._registrar)
+        stats_pb2_grpc.add_StatsServiceServicer_to_server(_StatsServicer(self), self._registrar)
         if settings.reflection:
-            reflection.enable_server_reflection(
-                [
-                    *self._grpc_services,
-                    stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
-                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                    reflection.SERVICE_NAME,
-                ],
-                self.server,
+            served = [
+                *self._grpc_services,
+                stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ]
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+                reflection.aio.ReflectionServicer(served), self._registrar
             )
         address = f"{settings.listen_host}:{settings.port}"
         if settings.tls is not None:

@@ -9,7 +9,8 @@ remaining deadline; outcomes are recorded with test-coordinator for every active
 from __future__ import annotations
 
 import asyncio
-import uuid
+import os
+import time
 from collections import Counter, OrderedDict
 
 import grpc
@@ -60,7 +61,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         self, request: trading_pb2.SubmitOrderRequest, context: grpc.aio.ServicerContext
     ) -> trading_pb2.SubmitOrderResponse:
         order = risk_pb2.Order(
-            order_id=uuid.uuid4().hex,
+            order_id=os.urandom(16).hex(),
             strategy_id=request.strategy_id,
             symbol=request.symbol,
             side=request.side,
@@ -103,7 +104,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
             reasons=decision.reasons,
             risk_instance_id=decision.instance_id,
         )
-        record.submitted_at.GetCurrentTime()
+        record.submitted_at.FromNanoseconds(time.time_ns())  # GetCurrentTime goes through a datetime: 3x the cost
         self._remember(record)
         logs.log_decision(
             "order_decided", order_id=order.order_id, symbol=order.symbol, quantity=order.quantity, price=order.price,
