@@ -30,7 +30,7 @@ import functools
 import inspect
 import random
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -121,10 +121,9 @@ class Tracing:
         # Strong references to the tasks that end the spans of streams, so they are not collected before they run.
         self._pending: set[asyncio.Task[None]] = set()
 
-    @contextlib.contextmanager
     def server_span(
         self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None, context: grpc.aio.ServicerContext
-    ) -> Iterator[None]:
+    ) -> contextlib.AbstractContextManager[None]:
         """A SERVER span for `method` ("/pkg.Service/Method"), current while the block runs, if its trace is sampled.
 
         Its parent is the `traceparent` in the request `metadata`; it ends with the status code the
@@ -135,19 +134,21 @@ class Tracing:
         traceparent = carrier.get("traceparent")
         if isinstance(traceparent, str) and _NOT_SAMPLED_TRACEPARENT.fullmatch(traceparent):
             # The caller left this trace out: no span, no sampler, only its context to pass on.
-            with _passing_on(tuple(carrier.items())):
-                yield
-            return
+            return _PassingOn(tuple(carrier.items()))
         parent = _PROPAGATOR.extract(carrier) if carrier else _NO_PARENT
         dropped = None if trace.get_current_span(parent).get_span_context().is_valid else self._dropped_new_trace()
         if dropped is not None:
-            with _passing_on(dropped):
-                yield
-            return
+            return _PassingOn(dropped)
+        return self._sampled_server_span(method, parent, context)
+
+    @contextlib.contextmanager
+    def _sampled_server_span(
+        self, method: str, parent: otel_context.Context, context: grpc.aio.ServicerContext
+    ) -> Iterator[None]:
         name, attributes = _rpc_attributes(method)
         span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         if not span.is_recording():  # a caller's not-sampled trace in a form the fast path does not read
-            with _passing_on(_trace_context(span)):
+            with _PassingOn(_trace_context(span)):
                 yield
             return
         token = otel_context.attach(trace.set_span_in_context(span))
@@ -274,27 +275,25 @@ class TracedChannel:
 
 
 class _TracedUnaryUnary:
-    """Awaits the call in the caller's own task: no intercepted call, no extra task."""
+    """The call is awaited in the caller's own task: no intercepted call, no extra task, and no coroutine of its own
+    unless the call has a span to end."""
 
     def __init__(self, tracing: Tracing, method: str, multicallable: grpc.aio.UnaryUnaryMultiCallable) -> None:
         self._tracing = tracing
         self._name, self._attributes = _rpc_attributes(method)
         self._multicallable = multicallable
 
-    async def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> Any:
+    def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> Awaitable[Any]:
         span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
         if span is None:
-            return await self._multicallable(request, metadata=metadata, **kwargs)
+            return self._multicallable(request, metadata=metadata, **kwargs)
         try:
-            response = await self._multicallable(request, metadata=metadata, **kwargs)
+            call = self._multicallable(request, metadata=metadata, **kwargs)
         except BaseException as exc:
             _record_code(span, _code_of(exc), None)
-            raise
-        else:
-            _record_code(span, grpc.StatusCode.OK, None)
-        finally:
             span.end()
-        return response
+            raise
+        return _ending_span(span, call)
 
 
 class _TracedUnaryStream:
@@ -319,14 +318,21 @@ class _TracedUnaryStream:
         return call
 
 
-@contextlib.contextmanager
-def _passing_on(trace_context: Metadata) -> Iterator[None]:
-    """While the block runs, calls made pass on `trace_context`, the context of a trace outside the sample."""
-    token = _NOT_SAMPLED.set(trace_context)
-    try:
-        yield
-    finally:
-        _NOT_SAMPLED.reset(token)
+class _PassingOn:
+    """While the block runs, calls made pass on `trace_context`, the context of a trace outside the sample.
+
+    A class rather than a generator context manager: it is entered on every request outside the sample."""
+
+    __slots__ = ("_token", "_trace_context")
+
+    def __init__(self, trace_context: Metadata) -> None:
+        self._trace_context = trace_context
+
+    def __enter__(self) -> None:
+        self._token = _NOT_SAMPLED.set(self._trace_context)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _NOT_SAMPLED.reset(self._token)
 
 
 def _trace_context(span: trace.Span) -> Metadata:
@@ -372,6 +378,20 @@ def _code_of(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
+
+
+async def _ending_span(span: trace.Span, call: grpc.aio.UnaryUnaryCall) -> Any:
+    """The response of `call`, with `span` ended by its outcome."""
+    try:
+        response = await call
+    except BaseException as exc:
+        _record_code(span, _code_of(exc), None)
+        raise
+    else:
+        _record_code(span, grpc.StatusCode.OK, None)
+    finally:
+        span.end()
+    return response
 
 
 async def _end_when_done(span: trace.Span, call: grpc.aio.Call) -> None:
