@@ -63,16 +63,19 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**settings.__dict__, "concurrency": [1, 16, 64]},
     }
 
-    started = _step("floor: plain grpc.aio, one and two hops")
-    results["floor"] = floor.measure_floor(settings)
+    started = _step("floor: plain grpc.aio, one hop")
+    results["floor"] = {"one_hop": floor.measure_one_hop(settings)}
     _done(started)
 
     started = _step(f"start-up: local stack x{settings.repetitions}")
     local_startup, target = stack.measure_startup(logs, settings.repetitions)
     _done(started)
     try:
-        started = _step("SubmitOrder through the local stack, tracing off")
-        results["submit_order"] = {"tracing_off": stack.measure_real_path(target, settings)}
+        started = _step("SubmitOrder in turns: the floor's two hops; the local stack, tracing off; a second local "
+                        "stack, tracing on (OTLP receiver in its own process), default sampling and every order traced")
+        paths = stack.measure_submit_order_paths(target, logs, settings)
+        results["floor"]["two_hop"] = paths.pop("floor_two_hop")
+        results["submit_order"] = paths
         _done(started)
         started = _step(f"SubmitOrder with {', '.join(map(str, stack.ACTIVE_SCENARIOS))} scenarios active")
         results["submit_order"]["scenarios"] = stack.measure_scenario_cost(target, settings)
@@ -88,13 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         _done(started)
     finally:
         target.stop_all()
-
-    started = _step("SubmitOrder through a second local stack, tracing on (OTLP receiver in its own process): "
-                    "default sampling, then every order traced")
-    traced = stack.measure_real_path_traced(logs, settings)
-    results["submit_order"]["tracing_on"] = traced["default"]
-    results["submit_order"]["tracing_on_every_order"] = traced["every_order"]
-    _done(started)
 
     started = _step("SubmitOrder through a third local stack in secure mode (mTLS, authorization), tracing off")
     results["submit_order"]["mtls"] = stack.measure_real_path_secure(logs, settings)

@@ -8,6 +8,7 @@ import importlib.util
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import redis
@@ -18,7 +19,7 @@ from acceptance.targets.base import SUITE_TIMINGS
 from acceptance.targets.local import LocalTarget
 from acceptance.waits import wait_until
 from benchmarks.floor import CALL_TIMEOUT_S, measure_submit_order, order_request, running
-from benchmarks.load import LoadSettings, measure_micro, percentiles, sequential_latencies
+from benchmarks.load import LoadSettings, measure_micro, median_of, percentiles, sequential_latencies
 from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
 from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
@@ -81,10 +82,6 @@ def measure_docker_startup(repetitions: int) -> dict[str, object]:
     return {"measured": True, "median_s": statistics.median(times), "runs_s": times}
 
 
-def measure_real_path(target: LocalTarget, settings: LoadSettings, *, traced: bool = False) -> dict[str, object]:
-    return asyncio.run(measure_submit_order(engine_endpoint(target), settings, servers=_servers(target), traced=traced))
-
-
 def _servers(target: LocalTarget) -> dict[str, int]:
     """The pids of the processes on the SubmitOrder path: "A" is the engine, "B" risk-monitor, as in the floor."""
     pids = target.pids()
@@ -141,23 +138,47 @@ def measure_real_path_secure(log_dir: Path, settings: LoadSettings) -> dict[str,
         target.stop_all()
 
 
-def measure_real_path_traced(log_dir: Path, settings: LoadSettings) -> dict[str, dict[str, object]]:
-    """SubmitOrder on a second stack exporting spans to an OTLP receiver in its own process, with the services'
-    default sampling: orders that come without a trace context ("default"), then orders that each come in a trace
-    their caller wants traced, as the acceptance suite sends them ("every_order"): the cost of tracing everything."""
-    with running("otlp") as receiver:
-        target = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS, security=SECURITY)
-        target.export_traces_to(receiver.endpoint)
-        target.start()
+def measure_submit_order_paths(target: LocalTarget, log_dir: Path, settings: LoadSettings) -> dict[str, dict[str, Any]]:
+    """SubmitOrder on the floor's two hops, through `target` (tracing off) and through a second stack exporting spans
+    to an OTLP receiver in its own process: with the services' default sampling (orders sent without a trace
+    context) and with every order traced (each sent in a new trace its caller wants traced, as the acceptance suite
+    sends them). The paths are measured in turns, one repetition of each at a time, and the medians reported: a host
+    that slows down for a while slows every path alike, so the ratios to the floor stay true."""
+    with running("risk") as risk, running("engine", risk.endpoint) as engine, running("otlp") as receiver:
+        traced = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS, security=SECURITY)
+        traced.export_traces_to(receiver.endpoint)
+        traced.start()
         try:
-            results = {"default": measure_real_path(target, settings),
-                       "every_order": measure_real_path(target, settings, traced=True)}
+            paths = {
+                "floor_two_hop": (engine.endpoint, {"A": engine.pid, "B": risk.pid}, False),
+                "tracing_off": (engine_endpoint(target), _servers(target), False),
+                "tracing_on": (engine_endpoint(traced), _servers(traced), False),
+                "tracing_on_every_order": (engine_endpoint(traced), _servers(traced), True),
+            }
+            once = dataclasses.replace(settings, repetitions=1)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
+            for _ in range(settings.repetitions):
+                for name, (endpoint, servers, every_order) in paths.items():
+                    runs[name].append(
+                        asyncio.run(measure_submit_order(endpoint, once, servers=servers, traced=every_order))
+                    )
         finally:
-            target.stop_all()
-    results["default"]["sample_ratio"] = DEFAULT_TRACE_SAMPLE_RATIO
-    # Spans of both measurements together: the receiver counts what it got until it stopped.
-    results["default"]["spans_received"] = results["every_order"]["spans_received"] = receiver.count
+            traced.stop_all()
+    results = {name: _medians(measured) for name, measured in runs.items()}
+    results["tracing_on"]["sample_ratio"] = DEFAULT_TRACE_SAMPLE_RATIO
+    # Spans of both traced paths together: the receiver counts what it got until it stopped.
+    results["tracing_on"]["spans_received"] = results["tracing_on_every_order"]["spans_received"] = receiver.count
     return results
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One `measure_submit_order` result from several of one repetition each: the median of every figure."""
+    return {
+        "latency_us": median_of([run["latency_us"] for run in runs]),
+        "throughput": {level: median_of([run["throughput"][level] for run in runs]) for level in runs[0]["throughput"]},
+        "cpu_us_per_order": median_of([run["cpu_us_per_order"] for run in runs]),
+        "repetitions": len(runs),
+    }
 
 
 async def measure_discovery(redis_url: str, settings: LoadSettings) -> dict[str, object]:
