@@ -18,7 +18,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import redis.asyncio as aioredis
@@ -384,7 +384,8 @@ class ServiceHost:
             self.service_name, self.performance, self.faults, self.tracing, authorize=settings.secure
         )
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
-        self._registrar = _WrappingRegistrar(self.server, self._middleware.wrapped)
+        # Stands for the server in the generated registration functions, which call only its two add methods.
+        self._registrar = cast(grpc.aio.Server, _WrappingRegistrar(self.server, self._middleware.wrapped))
         self.health = health_aio.HealthServicer()
         return self
 

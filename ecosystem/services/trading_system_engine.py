@@ -73,10 +73,10 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
             logs.log_decision("order_refused", order_id=order.order_id, problems=problems)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
         try:
-            enabled, risk_timeout = await self._config.get_many(
+            trading, risk_timeout = await self._config.get_many(
                 (TRADING_ENABLED, RISK_CHECK_TIMEOUT_MS), timeout=context.time_remaining()
             )
-            enabled, risk_timeout_s = enabled.as_bool(), risk_timeout.as_number() / 1000
+            enabled, risk_timeout_s = trading.as_bool(), risk_timeout.as_number() / 1000
         except ConfigurationUnusable as exc:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, f"trading-system-engine cannot use its settings: {exc}"
