@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -131,8 +132,8 @@ class ServiceInstance:
     expires_at_ms: int
     meta: dict[str, str] = field(default_factory=dict, hash=False)
 
-    @property
-    def endpoint(self) -> str:
+    @functools.cached_property
+    def endpoint(self) -> str:  # read several times per call by the client manager
         return f"{self.host}:{self.port}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -369,8 +370,8 @@ class ServiceRegistration:
         self._on_superseded = on_superseded
         self._owner_incarnation = ""
 
-    @property
-    def endpoint(self) -> str:
+    @functools.cached_property
+    def endpoint(self) -> str:  # read several times per call by the client manager
         return f"{self.host}:{self.port}"
 
     def _describe(self) -> str:
@@ -483,6 +484,7 @@ class ServiceResolver:
         self._block_ms = block_ms
         self._cache: dict[str, list[ServiceInstance]] = {}
         self._sources: dict[str, str] = {}
+        self._fresh_until_ms: dict[str, float] = {}  # service -> Redis time its first cached instance may be dead
         self._next_read: dict[str, float] = {}  # service -> loop time of its next full read
         self._scanned_at: dict[str, float] = {}  # service -> loop time its empty index was last made up by a SCAN
         self._callbacks: list[Callable[[str, list[ServiceInstance]], None]] = []
@@ -512,9 +514,8 @@ class ServiceResolver:
         if self._sources[service] == "cache":
             return list(cached)
         now_ms = time.time_ns() // 1_000_000 + self._clock_offset_ms  # Redis time, as of now
-        alive = [i for i in cached if self._may_still_heartbeat(i, now_ms)]
-        if len(alive) == len(cached):
-            return alive
+        if now_ms < self._fresh_until_ms[service]:
+            return list(cached)
         # A watch loop that ran late on a busy machine would otherwise drop instances that are alive.
         try:
             return await self.refresh(service)
@@ -554,15 +555,17 @@ class ServiceResolver:
         # taken after the read, so an instance whose `down` was heard meanwhile (_forget) stays gone.
         unconfirmed = [
             i for i in self._cache.get(service, [])
-            if i.instance_id not in present and self._may_still_heartbeat(i, redis_now_ms)
+            if i.instance_id not in present and redis_now_ms < self._heartbeat_deadline_ms(i)
         ]
         found = [i for i in entries if i.status == SERVING] + unconfirmed
         self._store(service, found)
         return list(found)
 
-    def _may_still_heartbeat(self, instance: ServiceInstance, redis_now_ms: int) -> bool:
+    def _heartbeat_deadline_ms(self, instance: ServiceInstance) -> int:
+        """The Redis time until which `instance` may still heartbeat: its expiry, and after an outage, no sooner than
+        a whole TTL from the registry's return."""
         ttl_ms = instance.expires_at_ms - instance.heartbeat_at_ms
-        return redis_now_ms < max(instance.expires_at_ms, self._reachable_again_ms + ttl_ms)
+        return max(instance.expires_at_ms, self._reachable_again_ms + ttl_ms)
 
     def _forget(self, service: str, instance_id: str) -> None:
         """An instance deregistered (a `down` event): stop calling it before the next read confirms it."""
@@ -577,6 +580,8 @@ class ServiceResolver:
         previous = self._cache.get(service)
         self._cache[service] = found
         self._sources[service] = "registry"
+        # Until then every instance found is within its deadline: `instances` serves the cache without a look at each.
+        self._fresh_until_ms[service] = min((self._heartbeat_deadline_ms(i) for i in found), default=math.inf)
         ttls_s = [(i.expires_at_ms - i.heartbeat_at_ms) / 1000 for i in found]
         period_s = min([self._refresh_interval_s, *(ttl / 3 for ttl in ttls_s)])
         self._next_read[service] = asyncio.get_running_loop().time() + period_s
