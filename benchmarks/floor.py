@@ -9,13 +9,24 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 
 from acceptance.processes import dying_with_parent, proc_stat
 from acceptance.targets.local import REPO_ROOT
-from benchmarks.load import Call, LoadSettings, measure_path
+from benchmarks.load import (
+    CONCURRENCY_LEVELS,
+    Call,
+    LoadSettings,
+    measure_path,
+    median_of,
+    percentiles,
+    sequential_latencies,
+    throughput,
+)
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.names import TRADING_SYSTEM_ENGINE
@@ -25,6 +36,9 @@ READY_TIMEOUT_S = 30.0
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 5.0
+# Throughput windows measured in turns: short, so that a slowdown of the host for a second or two hits every path.
+TURN_S = 0.5
+T = TypeVar("T")
 
 
 class ServerProcess:
@@ -163,6 +177,87 @@ async def _measured_cpu(call: Call, settings: LoadSettings, servers: dict[str, i
         name: (cpu_seconds(pid) - before[name]) * 1e6 / calls for name, pid in servers.items()
     }
     return result
+
+
+@dataclass(frozen=True)
+class PathUnderTest:
+    """One way to send a SubmitOrder: to `endpoint`, whose `servers` (name -> pid) report CPU per order."""
+
+    endpoint: str
+    servers: dict[str, int]
+    every_order_traced: bool = False
+
+
+async def measure_in_turns(paths: dict[str, PathUnderTest], settings: LoadSettings) -> dict[str, dict[str, object]]:
+    """SubmitOrder latency, throughput and CPU per order on every path, measured in turns: each latency repetition,
+    and each throughput level in windows of TURN_S, goes round the paths in order before the next one starts. A host
+    that slows down for a while slows every path alike, so ratios between paths stay true. Throughput is the calls
+    completed over the time spent in a path's windows; CPU per order, its servers' CPU time over the calls it made."""
+    channels = [grpc.aio.insecure_channel(path.endpoint) for path in paths.values()]
+    try:
+        calls, spent, made = {}, {name: dict.fromkeys(path.servers, 0.0) for name, path in paths.items()}, {}
+        for (name, path), channel in zip(paths.items(), channels, strict=True):
+            calls[name] = await _checked_submit(trading_pb2_grpc.TradingEngineServiceStub(channel), path)
+            made[name] = 0
+            await sequential_latencies(calls[name], settings.warmup_calls)
+
+        async def turn(name: str, measure: Callable[[Call], Awaitable[T]]) -> T:
+            count = 0
+
+            async def counted() -> object:
+                nonlocal count
+                count += 1
+                return await calls[name]()
+
+            servers = paths[name].servers
+            before = {server: cpu_seconds(pid) for server, pid in servers.items()}
+            result = await measure(counted)
+            for server, pid in servers.items():
+                spent[name][server] += cpu_seconds(pid) - before[server]
+            made[name] += count
+            return result
+
+        latencies: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
+        for _ in range(settings.repetitions):
+            for name in paths:
+                samples = await turn(name, lambda call: sequential_latencies(call, settings.latency_calls))
+                latencies[name].append(percentiles(samples))
+        windows = max(1, round(settings.repetitions * settings.throughput_s / TURN_S))
+        totals = {name: {level: [0, 0.0, 0] for level in CONCURRENCY_LEVELS} for name in paths}  # done, s, failed
+        for level in CONCURRENCY_LEVELS:
+            for _ in range(windows):
+                for name in paths:
+                    window = await turn(name, lambda call, level=level: throughput(call, level, TURN_S))
+                    total = totals[name][level]
+                    total[0] += window["completed"]
+                    total[1] += window["elapsed_s"]
+                    total[2] += window["failed"]
+    finally:
+        await asyncio.gather(*(channel.close() for channel in channels))
+    return {
+        name: {
+            "latency_us": median_of(latencies[name]),
+            "throughput": {
+                str(level): {"rps": done / seconds, "failed": failed}
+                for level, (done, seconds, failed) in totals[name].items()
+            },
+            "cpu_us_per_order": {server: cpu * 1e6 / made[name] for server, cpu in spent[name].items()},
+            "repetitions": settings.repetitions,
+            "windows": windows,
+        }
+        for name in paths
+    }
+
+
+async def _checked_submit(stub: trading_pb2_grpc.TradingEngineServiceStub, path: PathUnderTest) -> Call:
+    """The SubmitOrder call of `path`, once it answered ACCEPTED."""
+    request = order_request()
+    first = await stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S)
+    if first.status != trading_pb2.ACCEPTED:
+        raise RuntimeError(f"SubmitOrder at {path.endpoint}: expected ACCEPTED, got {first}")
+    if path.every_order_traced:
+        return lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S, metadata=sampled_traceparent())
+    return lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S)
 
 
 async def _measure_check_order(endpoint: str, settings: LoadSettings) -> dict[str, object]:

@@ -62,7 +62,7 @@ async def sequential_latencies(call: Call, count: int) -> list[float]:
 
 
 async def throughput(call: Call, concurrency: int, duration_s: float) -> dict[str, float]:
-    """Completed calls per second with `concurrency` callers for `duration_s`, and how many failed."""
+    """Completed calls per second with `concurrency` callers for `duration_s`, how many failed, and the counts."""
     completed = failed = 0
     deadline = time.perf_counter() + duration_s
 
@@ -79,7 +79,7 @@ async def throughput(call: Call, concurrency: int, duration_s: float) -> dict[st
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"rps": completed / elapsed, "failed": failed}
+    return {"rps": completed / elapsed, "failed": failed, "completed": completed, "elapsed_s": elapsed}
 
 
 async def measure_path(call: Call, settings: LoadSettings) -> dict[str, object]:

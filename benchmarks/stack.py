@@ -18,8 +18,15 @@ from acceptance.targets import default_target_name, make_target
 from acceptance.targets.base import SUITE_TIMINGS
 from acceptance.targets.local import LocalTarget
 from acceptance.waits import wait_until
-from benchmarks.floor import CALL_TIMEOUT_S, measure_submit_order, order_request, running
-from benchmarks.load import LoadSettings, measure_micro, median_of, percentiles, sequential_latencies
+from benchmarks.floor import (
+    CALL_TIMEOUT_S,
+    PathUnderTest,
+    measure_in_turns,
+    measure_submit_order,
+    order_request,
+    running,
+)
+from benchmarks.load import LoadSettings, measure_micro, percentiles, sequential_latencies
 from ecosystem.api.common.v1 import stats_pb2, stats_pb2_grpc
 from ecosystem.api.coordinator.v1 import coordinator_pb2, coordinator_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
@@ -142,43 +149,25 @@ def measure_submit_order_paths(target: LocalTarget, log_dir: Path, settings: Loa
     """SubmitOrder on the floor's two hops, through `target` (tracing off) and through a second stack exporting spans
     to an OTLP receiver in its own process: with the services' default sampling (orders sent without a trace
     context) and with every order traced (each sent in a new trace its caller wants traced, as the acceptance suite
-    sends them). The paths are measured in turns, one repetition of each at a time, and the medians reported: a host
-    that slows down for a while slows every path alike, so the ratios to the floor stay true."""
+    sends them), all measured in turns (`floor.measure_in_turns`)."""
     with running("risk") as risk, running("engine", risk.endpoint) as engine, running("otlp") as receiver:
         traced = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS, security=SECURITY)
         traced.export_traces_to(receiver.endpoint)
         traced.start()
         try:
-            paths = {
-                "floor_two_hop": (engine.endpoint, {"A": engine.pid, "B": risk.pid}, False),
-                "tracing_off": (engine_endpoint(target), _servers(target), False),
-                "tracing_on": (engine_endpoint(traced), _servers(traced), False),
-                "tracing_on_every_order": (engine_endpoint(traced), _servers(traced), True),
-            }
-            once = dataclasses.replace(settings, repetitions=1)
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
-            for _ in range(settings.repetitions):
-                for name, (endpoint, servers, every_order) in paths.items():
-                    runs[name].append(
-                        asyncio.run(measure_submit_order(endpoint, once, servers=servers, traced=every_order))
-                    )
+            results = asyncio.run(measure_in_turns({
+                "floor_two_hop": PathUnderTest(engine.endpoint, {"A": engine.pid, "B": risk.pid}),
+                "tracing_off": PathUnderTest(engine_endpoint(target), _servers(target)),
+                "tracing_on": PathUnderTest(engine_endpoint(traced), _servers(traced)),
+                # Last in each turn: its spans are exported while the floor and tracing off take their turns.
+                "tracing_on_every_order": PathUnderTest(engine_endpoint(traced), _servers(traced), True),
+            }, settings))
         finally:
             traced.stop_all()
-    results = {name: _medians(measured) for name, measured in runs.items()}
     results["tracing_on"]["sample_ratio"] = DEFAULT_TRACE_SAMPLE_RATIO
     # Spans of both traced paths together: the receiver counts what it got until it stopped.
     results["tracing_on"]["spans_received"] = results["tracing_on_every_order"]["spans_received"] = receiver.count
     return results
-
-
-def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One `measure_submit_order` result from several of one repetition each: the median of every figure."""
-    return {
-        "latency_us": median_of([run["latency_us"] for run in runs]),
-        "throughput": {level: median_of([run["throughput"][level] for run in runs]) for level in runs[0]["throughput"]},
-        "cpu_us_per_order": median_of([run["cpu_us_per_order"] for run in runs]),
-        "repetitions": len(runs),
-    }
 
 
 async def measure_discovery(redis_url: str, settings: LoadSettings) -> dict[str, object]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import grpc
 
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
-from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient, ConfigurationUnusable
+from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient, ConfigurationUnusable, ConfigValue
 from ecosystem.logs import log_decision
 from ecosystem.names import GRPC_SERVICES, RISK_MONITOR
 from ecosystem.orders import order_problems
@@ -51,6 +51,8 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
         self._strategies_kept = strategies_kept
         self._exposures: OrderedDict[str, _Exposure] = OrderedDict()
         self._subscribers: set[tuple[str, asyncio.Queue[risk_pb2.RiskAlert | None]]] = set()
+        # The allowed symbols as last parsed, with the value they were parsed from: parsed again only when it changes.
+        self._symbols: tuple[ConfigValue | None, frozenset[str] | None] = (None, None)
 
     async def CheckOrder(
         self, request: risk_pb2.CheckOrderRequest, context: grpc.aio.ServicerContext
@@ -64,12 +66,13 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
             quantity, notional_limit, symbols = await self._config.get_many(
                 (MAX_QUANTITY, MAX_NOTIONAL, ALLOWED_SYMBOLS), timeout=timeout
             )
-            max_quantity, max_notional, allowed = quantity.as_number(), notional_limit.as_number(), symbols.as_json()
+            max_quantity, max_notional = quantity.as_number(), notional_limit.as_number()
+            allowed = self._allowed(symbols)
         except ConfigurationUnusable as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"risk-monitor cannot use its limits: {exc}")
         except ConfigurationError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"risk-monitor cannot read its limits: {exc}")
-        if not (isinstance(allowed, list) and all(isinstance(symbol, str) for symbol in allowed)):
+        if allowed is None:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"risk-monitor cannot check orders: {ALLOWED_SYMBOLS} is {symbols.value[:80]}, expected a JSON list "
@@ -142,6 +145,14 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
                 yield alert
         finally:
             self._subscribers.discard(subscriber)
+
+    def _allowed(self, symbols: ConfigValue) -> frozenset[str] | None:
+        """The symbols the JSON list `symbols` allows; None when it is not a list of symbols."""
+        if self._symbols[0] is not symbols:
+            value = symbols.as_json()
+            listed = isinstance(value, list) and all(isinstance(symbol, str) for symbol in value)
+            self._symbols = (symbols, frozenset(value) if listed else None)
+        return self._symbols[1]
 
     def _exposure(self, strategy_id: str) -> _Exposure:
         exposure = self._exposures.get(strategy_id)
