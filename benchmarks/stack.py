@@ -149,7 +149,7 @@ def measure_submit_order_paths(target: LocalTarget, log_dir: Path, settings: Loa
     """SubmitOrder on the floor's two hops, through `target` (tracing off) and through a second stack exporting spans
     to an OTLP receiver in its own process: with the services' default sampling (orders sent without a trace
     context) and with every order traced (each sent in a new trace its caller wants traced, as the acceptance suite
-    sends them), all measured in turns (`floor.measure_in_turns`)."""
+    sends them). The first three are measured in turns (`floor.measure_in_turns`), every order traced after them."""
     with running("risk") as risk, running("engine", risk.endpoint) as engine, running("otlp") as receiver:
         traced = LocalTarget(log_dir=log_dir / "traced", timings=TIMINGS, security=SECURITY)
         traced.export_traces_to(receiver.endpoint)
@@ -159,7 +159,10 @@ def measure_submit_order_paths(target: LocalTarget, log_dir: Path, settings: Loa
                 "floor_two_hop": PathUnderTest(engine.endpoint, {"A": engine.pid, "B": risk.pid}),
                 "tracing_off": PathUnderTest(engine_endpoint(target), _servers(target)),
                 "tracing_on": PathUnderTest(engine_endpoint(traced), _servers(traced)),
-                # Last in each turn: its spans are exported while the floor and tracing off take their turns.
+            }, settings))
+            # After the others, alone: its services export its spans for a while after each window, which would
+            # take CPU from the window after it (the floor's, in turns).
+            results |= asyncio.run(measure_in_turns({
                 "tracing_on_every_order": PathUnderTest(engine_endpoint(traced), _servers(traced), True),
             }, settings))
         finally:
