@@ -94,18 +94,9 @@ test: setup proto-check lock-check lint unit
 	$(PY) -m acceptance.selftest --subset ci --stop-at-first
 	$(MAKE) --no-print-directory soak SOAK_S=40
 
-# The docker target (two workers) on Compose v2 and on v1 where each is installed (both required when CI=true): most
-# users have v2; Debian 12 packages only v1, and the compose file must keep working there. Then the swarm target.
+# The docker target on Compose v2 and on v1 (scripts/docker_targets.sh says which run, and why), then the swarm target.
 test-containers: setup
-	@v2=$$(docker compose version --short 2>/dev/null); v1=$$(docker-compose version --short 2>/dev/null | grep '^1\.'); \
-	if [ "$${CI:-}" = true ] && { [ -z "$$v2" ] || [ -z "$$v1" ]; }; then \
-	  echo "make test: CI=true needs Compose v2 and v1, found v2 '$$v2' and v1 '$$v1' (\`make compose-plugin\` installs v2, Debian's docker-compose v1)" >&2; exit 1; \
-	fi; \
-	if [ -z "$$v2$$v1" ]; then echo "make test: neither \`docker compose\` nor \`docker-compose\` answers" >&2; exit 1; fi; \
-	if [ -n "$$v2" ]; then DOCKER_COMPOSE="docker compose" $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker $(TAG_ARGS) || exit 1; \
-	else echo "make test: no Compose v2 (\`make compose-plugin\` installs it): the docker target ran on v1 only"; fi; \
-	if [ -n "$$v1" ]; then DOCKER_COMPOSE=docker-compose $(PY) -m acceptance.run --target docker --jobs 2 --keep-as docker-v1 $(TAG_ARGS) || exit 1; \
-	else echo "make test: no Compose v1: the docker target ran on v2 only"; fi
+	scripts/docker_targets.sh $(PY) $(TAG_ARGS)
 	$(PY) -m acceptance.run --target swarm --keep-as swarm $(TAG_ARGS)
 
 # What a CI matrix does, on one machine: the local suite in two shards (two workers each), merged.
