@@ -134,58 +134,23 @@ def sampled_traceparent() -> tuple[tuple[str, str], ...]:
     return (("traceparent", f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"),)
 
 
-async def measure_submit_order(
-    endpoint: str, settings: LoadSettings, tls: TlsFiles | None = None, *, servers: dict[str, int] | None = None,
-    traced: bool = False,
-) -> dict[str, object]:
-    """SubmitOrder against `endpoint` (the floor's A or the real trading-system-engine) on one channel; with `tls`,
-    over mTLS as that identity to a server that must prove to be the trading engine.
-
-    `servers` (name -> pid) are the processes whose CPU time per order is reported: on 2 shared cores it varies far
-    less between runs than throughput does. `traced`: every order in a new trace with the sampled flag set."""
-    if tls is None:
-        channel = grpc.aio.insecure_channel(endpoint)
-    else:
-        channel = grpc.aio.secure_channel(endpoint, tls.channel_credentials(),
-                                          options=expect_identity(TRADING_SYSTEM_ENGINE))
-    async with channel:
-        stub = trading_pb2_grpc.TradingEngineServiceStub(channel)
-        request = order_request()
-        first = await stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S)
-        if first.status != trading_pb2.ACCEPTED:
-            raise RuntimeError(f"SubmitOrder at {endpoint}: expected ACCEPTED, got {first}")
-        if traced:
-            return await _measured_cpu(
-                lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S, metadata=sampled_traceparent()),
-                settings, servers or {},
-            )
-        return await _measured_cpu(lambda: stub.SubmitOrder(request, timeout=CALL_TIMEOUT_S), settings, servers or {})
-
-
-async def _measured_cpu(call: Call, settings: LoadSettings, servers: dict[str, int]) -> dict[str, object]:
-    """`measure_path` of `call`, with the CPU µs each of `servers` spent per call made meanwhile."""
-    calls = 0
-
-    async def counted() -> object:
-        nonlocal calls
-        calls += 1
-        return await call()
-
-    before = {name: cpu_seconds(pid) for name, pid in servers.items()}
-    result = await measure_path(counted, settings)
-    result["cpu_us_per_order"] = {
-        name: (cpu_seconds(pid) - before[name]) * 1e6 / calls for name, pid in servers.items()
-    }
-    return result
-
-
 @dataclass(frozen=True)
 class PathUnderTest:
-    """One way to send a SubmitOrder: to `endpoint`, whose `servers` (name -> pid) report CPU per order."""
+    """One way to send a SubmitOrder: to `endpoint`, whose `servers` (name -> pid) report CPU per order (on 2 shared
+    cores it varies far less between runs than throughput does). With `tls`, over mTLS as that identity to a server
+    that must prove to be the trading engine; `every_order_traced`: each order in a new trace with the sampled flag."""
 
     endpoint: str
     servers: dict[str, int]
     every_order_traced: bool = False
+    tls: TlsFiles | None = None
+
+    def channel(self) -> grpc.aio.Channel:
+        if self.tls is None:
+            return grpc.aio.insecure_channel(self.endpoint)
+        return grpc.aio.secure_channel(
+            self.endpoint, self.tls.channel_credentials(), options=expect_identity(TRADING_SYSTEM_ENGINE)
+        )
 
 
 async def measure_in_turns(paths: dict[str, PathUnderTest], settings: LoadSettings) -> dict[str, dict[str, object]]:
@@ -193,7 +158,7 @@ async def measure_in_turns(paths: dict[str, PathUnderTest], settings: LoadSettin
     and each throughput level in windows of TURN_S, goes round the paths in order before the next one starts. A host
     that slows down for a while slows every path alike, so ratios between paths stay true. Throughput is the calls
     completed over the time spent in a path's windows; CPU per order, its servers' CPU time over the calls it made."""
-    channels = [grpc.aio.insecure_channel(path.endpoint) for path in paths.values()]
+    channels = [path.channel() for path in paths.values()]
     try:
         calls, spent, made = {}, {name: dict.fromkeys(path.servers, 0.0) for name, path in paths.items()}, {}
         for (name, path), channel in zip(paths.items(), channels, strict=True):

@@ -22,7 +22,6 @@ from benchmarks.floor import (
     CALL_TIMEOUT_S,
     PathUnderTest,
     measure_in_turns,
-    measure_submit_order,
     order_request,
     running,
 )
@@ -138,9 +137,8 @@ def measure_real_path_secure(log_dir: Path, settings: LoadSettings) -> dict[str,
     target.start()
     try:
         assert target.transport.pki is not None
-        return asyncio.run(measure_submit_order(
-            engine_endpoint(target), settings, target.transport.pki.files(SUITE), servers=_servers(target)
-        ))
+        path = PathUnderTest(engine_endpoint(target), _servers(target), tls=target.transport.pki.files(SUITE))
+        return asyncio.run(measure_in_turns({"mtls": path}, settings))["mtls"]
     finally:
         target.stop_all()
 

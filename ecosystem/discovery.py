@@ -370,8 +370,8 @@ class ServiceRegistration:
         self._on_superseded = on_superseded
         self._owner_incarnation = ""
 
-    @functools.cached_property
-    def endpoint(self) -> str:  # read several times per call by the client manager
+    @property
+    def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
 
     def _describe(self) -> str:

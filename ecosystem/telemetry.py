@@ -274,47 +274,44 @@ class TracedChannel:
         return self._channel.stream_stream(method, *args, **kwargs)
 
 
-class _TracedUnaryUnary:
-    """The call is awaited in the caller's own task: no intercepted call, no extra task, and no coroutine of its own
-    unless the call has a span to end."""
+class _TracedMulticallable:
+    """A multicallable whose calls open their CLIENT span and carry `traceparent`; subclasses say when the span ends.
 
-    def __init__(self, tracing: Tracing, method: str, multicallable: grpc.aio.UnaryUnaryMultiCallable) -> None:
+    The call is made in the caller's own task: no intercepted call, no extra task."""
+
+    def __init__(self, tracing: Tracing, method: str, multicallable: Callable[..., Any]) -> None:
         self._tracing = tracing
         self._name, self._attributes = _rpc_attributes(method)
         self._multicallable = multicallable
+
+    def _start(self, request: Any, metadata: Metadata | None, kwargs: dict[str, Any]) -> tuple[trace.Span | None, Any]:
+        """The call's span (None when its trace is not sampled) and gRPC's call object."""
+        span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
+        try:
+            call = self._multicallable(request, metadata=metadata, **kwargs)
+        except BaseException as exc:
+            if span is not None:
+                _record_code(span, _code_of(exc), None)
+                span.end()
+            raise
+        return span, call
+
+
+class _TracedUnaryUnary(_TracedMulticallable):
+    """Without a span, gRPC's own call object is returned: no coroutine around it."""
 
     def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> Awaitable[Any]:
-        span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
-        if span is None:
-            return self._multicallable(request, metadata=metadata, **kwargs)
-        try:
-            call = self._multicallable(request, metadata=metadata, **kwargs)
-        except BaseException as exc:
-            _record_code(span, _code_of(exc), None)
-            span.end()
-            raise
-        return _ending_span(span, call)
+        span, call = self._start(request, metadata, kwargs)
+        return call if span is None else _ending_span(span, call)
 
 
-class _TracedUnaryStream:
+class _TracedUnaryStream(_TracedMulticallable):
     """Returns the call itself; the caller reads the stream after that, so its span ends whenever the call ends."""
 
-    def __init__(self, tracing: Tracing, method: str, multicallable: grpc.aio.UnaryStreamMultiCallable) -> None:
-        self._tracing = tracing
-        self._name, self._attributes = _rpc_attributes(method)
-        self._multicallable = multicallable
-
     def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> grpc.aio.UnaryStreamCall:
-        span, metadata = self._tracing._client_span(self._name, self._attributes, metadata)
-        if span is None:
-            return self._multicallable(request, metadata=metadata, **kwargs)
-        try:
-            call = self._multicallable(request, metadata=metadata, **kwargs)
-        except BaseException as exc:
-            _record_code(span, _code_of(exc), None)
-            span.end()
-            raise
-        self._tracing._end_when_done(span, call)
+        span, call = self._start(request, metadata, kwargs)
+        if span is not None:
+            self._tracing._end_when_done(span, call)
         return call
 
 
