@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -199,7 +199,8 @@ class InterServiceClientManager:
         for attempt in range(1, self._retry_attempts + 1):
             endpoint, set_aside = None, False
             try:
-                connection = await self._pick(service, target, first_attempt=attempt == 1)
+                instances = self._resolver.fresh_instances(service) or await self._instances(service)
+                connection = self._pick(service, target, instances, first_attempt=attempt == 1)
                 endpoint = connection.instance.endpoint
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -245,7 +246,7 @@ class InterServiceClientManager:
     async def open_stream(self, service: str, invoke: Callable[[Any], T]) -> tuple[ServiceInstance, T]:
         """Open a long-lived stream (`invoke(stub)`, returning the call) on one instance; no breaker, no retry."""
         try:
-            connection = await self._pick(service, self._target(service))
+            connection = self._pick(service, self._target(service), await self._instances(service))
         except _NoCall as exc:
             raise ServiceCommunicationError(service, "open stream", None, exc.code, exc.details) from None
         return connection.instance, invoke(connection.stub)
@@ -291,11 +292,15 @@ class InterServiceClientManager:
             target = self._targets[service] = _Target(CircuitBreaker(service, self._breaker_settings))
         return target
 
-    async def _pick(self, service: str, target: _Target, *, first_attempt: bool = True) -> _Connection:
+    async def _instances(self, service: str) -> Sequence[ServiceInstance]:
         try:
-            instances = await self._resolver.instances(service)
+            return await self._resolver.instances(service)
         except RegistryError as exc:
             raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"the registry is unreachable: {exc}") from None
+
+    def _pick(
+        self, service: str, target: _Target, instances: Sequence[ServiceInstance], *, first_attempt: bool = True
+    ) -> _Connection:
         if not instances:
             raise _NoCall(grpc.StatusCode.UNAVAILABLE, f"no instance of {service} is registered")
         rejected = self._live_rejections(target)
@@ -400,7 +405,7 @@ def _bounded_put(kept: dict[str, V], key: str, value: V) -> None:
     kept[key] = value
 
 
-def _choose(candidates: list[ServiceInstance], target: _Target, first_attempt: bool) -> ServiceInstance:
+def _choose(candidates: Sequence[ServiceInstance], target: _Target, first_attempt: bool) -> ServiceInstance:
     """Round robin over the instances that answered before, with new and silent ones tried on first attempts."""
     turn = next(target.turn)
     answered = [i for i in candidates if i.instance_id in target.answered] if target.answered else []

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -141,6 +141,8 @@ class ConfigurationServiceClient:
         Cheaper than gathering `get`s, which costs a task per key even when every value is cached.
         """
         cached = [self._cached(key) for key in keys]
+        if None not in cached:  # the usual case, on every request that reads settings
+            return cast(list[ConfigValue], cached)
         missing = [key for key, value in zip(keys, cached, strict=True) if value is None]
         fetched = iter(await asyncio.gather(*(self.get(key, timeout=timeout) for key in missing)) if missing else ())
         return [next(fetched) if value is None else value for value in cached]

@@ -204,6 +204,10 @@ class ControlPlaneLink:
         """Scenario ids ACTIVE as last seen on the stream."""
         return sorted(self._scenarios)
 
+    def scenarios_active(self) -> bool:
+        """Whether any scenario is ACTIVE: what the request path asks, without building the list."""
+        return bool(self._scenarios)
+
     async def _run(self) -> None:
         request = coordinator_pb2.WatchControlEventsRequest(service=self._service, instance_id=self._instance_id)
         failures = 0

@@ -91,9 +91,14 @@ def log_event(event: str, *, level: str = "info", **fields: Any) -> None:
 
 def log_decision(event: str, **fields: Any) -> None:
     """A decision on the request path, at debug level."""
-    # At info this test is the whole cost on the request path: a plain attribute read, not isEnabledFor's lookups.
-    if _root.level <= logging.DEBUG:
+    if decisions_logged():
         _log(_caller_logger(), logging.DEBUG, event, fields)
+
+
+def decisions_logged() -> bool:
+    """Whether `log_decision` writes anything: where its fields cost work to build, build them only then."""
+    # At info this test is the whole cost on the request path: a plain attribute read, not isEnabledFor's lookups.
+    return _root.level <= logging.DEBUG
 
 
 def _log(logger: logging.Logger, level: int, event: str, fields: Mapping[str, Any]) -> None:

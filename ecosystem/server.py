@@ -116,40 +116,34 @@ class _Middleware:
         return refuse
 
     def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
-        # On every business call: each step that usually has nothing to do is skipped without a coroutine.
+        # On every business call: one coroutine, and each step that usually has nothing to do is skipped without one.
         authorize, faults, performance = self._authorize, self._faults, self._performance
+        span = _untraced if self._tracing is None else self._tracing.server_span
 
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            ok = False
-            self.calls_started += 1
-            performance.begin(method)
-            try:
-                if authorize:
-                    await self._admit(method, context)
-                if faults.armed:
-                    await faults.before_call(method, context)
-                if (problem := _request_problem(request)) is not None:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-                response = await behaviour(request, context)
-                ok = context.code() in (None, grpc.StatusCode.OK)
-                return response
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await self._abort_unexpected(method, context, exc)
-            finally:
-                performance.end(method, time.perf_counter() - started, ok)
+            with span(method, context):
+                started = time.perf_counter()
+                ok = False
+                self.calls_started += 1
+                performance.begin(method)
+                try:
+                    if authorize:
+                        await self._admit(method, context)
+                    if faults.armed:
+                        await faults.before_call(method, context)
+                    if (problem := _request_problem(request)) is not None:
+                        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+                    response = await behaviour(request, context)
+                    ok = context.code() in (None, grpc.StatusCode.OK)
+                    return response
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await self._abort_unexpected(method, context, exc)
+                finally:
+                    performance.end(method, time.perf_counter() - started, ok)
 
-        tracing = self._tracing
-        if tracing is None:
-            return run
-
-        async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with tracing.server_span(method, context.invocation_metadata(), context):
-                return await run(request, context)
-
-        return traced
+        return run
 
     def _stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behaviour):
@@ -255,6 +249,24 @@ def _decoding(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
             return _Undecodable(type_name)
 
     return decode
+
+
+class _NoSpan:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
+def _untraced(method: str, context: grpc.aio.ServicerContext) -> _NoSpan:
+    """The server span of a service without tracing: none."""
+    return _NO_SPAN
 
 
 def _request_problem(request: Any) -> str | None:

@@ -343,10 +343,12 @@ async def test_a_resolver_that_read_late_asks_redis_before_dropping_a_live_insta
     late = ServiceResolver(aredis)
     entry = await register(ttl_ms=300)
     [cached] = await late.instances(SERVICE)
+    assert late.fresh_instances(SERVICE) == [cached], "within its expiry, the cached instance is served as it is"
     await wait_until_async(
         lambda: redis_now_ms(aredis), lambda now: now > cached.expires_at_ms, timeout=5,
         what="the cached expiry of the instance has passed (it keeps heartbeating)",
     )
+    assert late.fresh_instances(SERVICE) is None, "past its expiry, the cached instance is for Redis to confirm"
 
     found = await late.instances(SERVICE)
 

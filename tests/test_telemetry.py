@@ -38,10 +38,14 @@ WATCH_CONFIGURATION = "ecosystem.config.v1.ConfigurationService/WatchConfigurati
 
 class Configuration(config_pb2_grpc.ConfigurationServiceServicer):
     def __init__(self) -> None:
-        self.traceparents: list[str] = []  # what each GetConfiguration arrived with, "" for none
+        # What each GetConfiguration arrived with, "" for none.
+        self.traceparents: list[str] = []
+        self.tracestates: list[str] = []
 
     async def GetConfiguration(self, request: config_pb2.GetConfigurationRequest, context: Any) -> Any:
-        self.traceparents.append(dict(context.invocation_metadata()).get("traceparent", ""))
+        metadata = dict(context.invocation_metadata())
+        self.traceparents.append(metadata.get("traceparent", ""))
+        self.tracestates.append(metadata.get("tracestate", ""))
         if request.key == CRASH_KEY:
             raise RuntimeError("a bug in the handler")
         if request.key != LIMIT_KEY:
@@ -260,7 +264,9 @@ async def test_an_order_its_caller_did_not_sample_leaves_no_span_and_passes_the_
     ecosystem: Ecosystem,
 ) -> None:
     trace_id = secrets.token_hex(16)
-    await _submit_order(ecosystem, [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-00")])
+    await _submit_order(
+        ecosystem, [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-00"), ("tracestate", "vendor=opaque")]
+    )
     # Each service exports its spans in the order they ended: once every span of a later traced order is in,
     # any span of the first one would be too.
     traced_id = await _traced_order(ecosystem)
@@ -270,8 +276,9 @@ async def test_an_order_its_caller_did_not_sample_leaves_no_span_and_passes_the_
         TRADING_SYSTEM_ENGINE, RISK_MONITOR, CONFIGURATION_SERVICE
     }, "only the traced order's spans were exported"
     not_sampled, sampled = ecosystem.configuration.traceparents
-    # Two hops down, configuration-service was told the trace and that it is not sampled.
+    # Two hops down, configuration-service was told the trace and that it is not sampled, with the caller's state.
     assert _trace_of(not_sampled) == (trace_id, False), not_sampled
+    assert ecosystem.configuration.tracestates[0] == "vendor=opaque"
     assert _trace_of(sampled) == (traced_id, True), sampled
 
 

@@ -22,7 +22,7 @@ import grpc
 
 from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.config_client import ConfigurationError, ConfigurationServiceClient, ConfigurationUnusable, ConfigValue
-from ecosystem.logs import log_decision
+from ecosystem.logs import decisions_logged, log_decision
 from ecosystem.names import GRPC_SERVICES, RISK_MONITOR
 from ecosystem.orders import order_problems
 from ecosystem.server import ServiceHost
@@ -63,10 +63,10 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
         timeout = context.time_remaining()
         try:
-            quantity, notional_limit, symbols = await self._config.get_many(
+            quantity_limit, notional_limit, symbols = await self._config.get_many(
                 (MAX_QUANTITY, MAX_NOTIONAL, ALLOWED_SYMBOLS), timeout=timeout
             )
-            max_quantity, max_notional = quantity.as_number(), notional_limit.as_number()
+            max_quantity, max_notional = quantity_limit.as_number(), notional_limit.as_number()
             allowed = self._allowed(symbols)
         except ConfigurationUnusable as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"risk-monitor cannot use its limits: {exc}")
@@ -78,19 +78,21 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
                 f"risk-monitor cannot check orders: {ALLOWED_SYMBOLS} is {symbols.value[:80]}, expected a JSON list "
                 'of symbols such as ["BTC-USD"]',
             )
-        notional = order.quantity * order.price
+        quantity, symbol = order.quantity, order.symbol  # each read of a message field converts it anew
+        notional = quantity * order.price
         breaches = []
-        if order.quantity > max_quantity:
-            breaches.append((MAX_QUANTITY, max_quantity, order.quantity, "quantity"))
+        if quantity > max_quantity:
+            breaches.append((MAX_QUANTITY, max_quantity, quantity, "quantity"))
         if notional > max_notional:
             breaches.append((MAX_NOTIONAL, max_notional, notional, "notional"))
         reasons = [f"{what} {observed:.12g} exceeds {limit} {value:.12g}" for limit, value, observed, what in breaches]
-        if order.symbol not in allowed:
-            reasons.append(f"symbol {order.symbol} is not in {ALLOWED_SYMBOLS}")
-        log_decision(
-            "order_checked", order_id=order.order_id, decision="REJECTED" if reasons else "APPROVED", reasons=reasons,
-            max_quantity=max_quantity, max_notional=max_notional,
-        )
+        if symbol not in allowed:
+            reasons.append(f"symbol {symbol} is not in {ALLOWED_SYMBOLS}")
+        if decisions_logged():
+            log_decision(
+                "order_checked", order_id=order.order_id, decision="REJECTED" if reasons else "APPROVED",
+                reasons=reasons, max_quantity=max_quantity, max_notional=max_notional,
+            )
         exposure = self._exposure(order.strategy_id)
         if reasons:
             exposure.rejected += 1
@@ -103,7 +105,7 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
         return risk_pb2.CheckOrderResponse(
             decision=risk_pb2.DECISION_REJECTED if reasons else risk_pb2.DECISION_APPROVED,
             reasons=reasons,
-            limit_utilization=max(_utilization(order.quantity, max_quantity), _utilization(notional, max_notional)),
+            limit_utilization=max(_utilization(quantity, max_quantity), _utilization(notional, max_notional)),
             instance_id=self._instance_id,
         )
 
