@@ -42,7 +42,7 @@ DEPENDENCIES = (RISK_MONITOR, TEST_COORDINATOR, CONFIGURATION_SERVICE)
 
 class _Decided(NamedTuple):
     """An order and its risk decision as kept for GetOrder, which builds its OrderRecord: few orders are asked
-    for, and building a record on every order (copying the order into it) was a measured share of its cost."""
+    for, so the copy of the order into a record is made for those only."""
 
     order: risk_pb2.Order
     status: trading_pb2.OrderStatus
