@@ -12,6 +12,7 @@ drains in-flight calls within the grace period and returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import inspect
 import signal
@@ -251,20 +252,10 @@ def _decoding(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return decode
 
 
-class _NoSpan:
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
+_NO_SPAN = contextlib.nullcontext()  # holds no state, so one serves every call
 
 
-_NO_SPAN = _NoSpan()
-
-
-def _untraced(method: str, context: grpc.aio.ServicerContext) -> _NoSpan:
+def _untraced(method: str, context: grpc.aio.ServicerContext) -> contextlib.AbstractContextManager[None]:
     """The server span of a service without tracing: none."""
     return _NO_SPAN
 

@@ -304,9 +304,6 @@ class _TracedUnaryUnary(_TracedMulticallable):
     """Without a span, gRPC's own call object is returned: no coroutine around it."""
 
     def __call__(self, request: Any, *, metadata: Metadata | None = None, **kwargs: Any) -> Awaitable[Any]:
-        passed_on = _NOT_SAMPLED.get()
-        if passed_on is not None and not metadata:  # most calls: made while serving a request outside the sample
-            return self._multicallable(request, metadata=passed_on, **kwargs)
         span, call = self._start(request, metadata, kwargs)
         return call if span is None else _ending_span(span, call)
 
@@ -356,15 +353,14 @@ def _trace_context_of(metadata: Iterable[tuple[str, str | bytes]]) -> Metadata:
 def _new_not_sampled_trace() -> Metadata:
     """The trace context of a new trace outside the sample, to pass on so the next service does not decide again.
 
-    Made _NOT_SAMPLED_BATCH at a time: on a loaded host one tight loop now and then costs measurably less than the
-    same work spread over every request (about 15 µs of CPU per order at c=64, benchmarks/README.md)."""
+    Made _NOT_SAMPLED_BATCH at a time: one per request measured about 15 µs of CPU per order at c=64 on 2 shared
+    cores; made in batches, it no longer showed above the noise (benchmarks/README.md, third round)."""
     if not _not_sampled_ready:
         _not_sampled_ready.extend(
             (("traceparent", f"00-{bits >> 64 or 1:032x}-{bits & _SPAN_ID_BITS or 1:016x}-00"),)  # W3C: no zero ids
             for bits in map(random.getrandbits, itertools.repeat(192, _NOT_SAMPLED_BATCH))
         )
     return _not_sampled_ready.pop()
-
 
 
 def _trace_context(span: trace.Span) -> Metadata:
