@@ -30,7 +30,7 @@ from ecosystem.names import CONFIGURATION_SERVICE, GRPC_SERVICES, RISK_MONITOR, 
 from ecosystem.performance import LatencyWindow
 from ecosystem.security import expect_identity
 from ecosystem.settings import BreakerSettings
-from ecosystem.telemetry import Tracing
+from ecosystem.telemetry import ECOSYSTEM_CHANNEL_OPTIONS, Tracing
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -64,6 +64,7 @@ SERVICE_STUBS: dict[str, type] = {
 }
 
 CHANNEL_OPTIONS = (
+    *ECOSYSTEM_CHANNEL_OPTIONS,
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     # Reconnect quickly to an instance that came back on the same address.

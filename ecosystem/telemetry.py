@@ -17,6 +17,13 @@ costs no SDK span: its not-sampled trace context is kept in a context variable, 
 on unchanged. New traces are decided here, by TraceIdRatioBased's rule, before any SDK call; the SDK's own
 sampler only follows parents (so `Tracing.tracer`, used directly, opens every new trace it is asked to).
 
+Between our own services a new trace left out travels as no trace context at all: their channels say who they
+are in the user-agent (`ECOSYSTEM_CHANNEL_OPTIONS`), and a call from one of them without a `traceparent` is
+read as not sampled, so the callee does not start a trace of its own. Sending a fresh not-sampled `traceparent`
+instead cost about 60 µs of CPU per order at c=64 on two shared cores, most of tracing's cost at load: gRPC's
+metadata work on both ends of every call (benchmarks/README.md, fourth round). A not-sampled `traceparent` a
+caller sent is passed on as it came.
+
 Each service keeps its own TracerProvider on its `Tracing` object instead of the global one, so several
 services running in one process (as in the tests) each report their own `service.name`.
 """
@@ -28,7 +35,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import itertools
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -56,8 +62,17 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _PROPAGATION_KEYS = frozenset(_PROPAGATOR.fields)
 # The parent of a request that arrives without a trace context: none, whatever is current in the server's task.
 _NO_PARENT = otel_context.Context()
+Metadata = Sequence[tuple[str, str | bytes]]
+
 # A well-formed version-00 `traceparent` whose sampled flag is clear (W3C Trace Context).
 _NOT_SAMPLED_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f][02468ace]")
+
+# The user-agent our services' channels send ahead of gRPC's own: a call of theirs without a trace context is in a
+# trace its caller left out.
+ECOSYSTEM_USER_AGENT = "ecosystem-services/1"
+ECOSYSTEM_CHANNEL_OPTIONS = (("grpc.primary_user_agent", ECOSYSTEM_USER_AGENT),)
+# What a call in a trace left out carries when none came from a caller to pass on: nothing.
+_NO_TRACE_CONTEXT: Metadata = ()
 
 # Server-side codes that mean the service failed; the others are the caller's problem (OpenTelemetry
 # semantic conventions for gRPC). On the client every non-OK code is an error.
@@ -73,15 +88,10 @@ _SERVER_ERROR_CODES = frozenset(
 )
 _HANDLER_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
-Metadata = Sequence[tuple[str, str | bytes]]
-
-# While a request outside the sample is served: its trace context (`traceparent`, and `tracestate` if it came with
-# one), which the calls made meanwhile pass on as they are. None while a sampled request is served, or none is.
+# While a request outside the sample is served: the trace context the calls made meanwhile pass on (its caller's
+# `traceparent`, and `tracestate` if it came with one; or _NO_TRACE_CONTEXT). None while a sampled request is
+# served, or none is.
 _NOT_SAMPLED: contextvars.ContextVar[Metadata | None] = contextvars.ContextVar("ecosystem_not_sampled", default=None)
-# Trace contexts of new traces outside the sample, made ahead (`_new_not_sampled_trace`).
-_NOT_SAMPLED_BATCH = 256
-_SPAN_ID_BITS = (1 << 64) - 1
-_not_sampled_ready: list[Metadata] = []
 
 
 def setup_tracing(
@@ -133,7 +143,9 @@ class Tracing:
         caller sees, and is marked failed only when that code means the service failed. A request outside the
         sample gets no span: its not-sampled trace context is kept instead, for the calls it makes to pass on.
         """
-        carrier = _trace_context_of(context.invocation_metadata() or ())
+        carrier = _caller_trace_context(context.invocation_metadata() or ())
+        if carrier is _NO_TRACE_CONTEXT:  # one of our services left this trace out
+            return _PassingOn(carrier)
         if carrier:
             traceparent = carrier[0][1]
             if isinstance(traceparent, str) and _NOT_SAMPLED_TRACEPARENT.fullmatch(traceparent):
@@ -145,7 +157,7 @@ class Tracing:
         # A new trace, or one whose context cannot be read.
         if self._keeps_new_trace():
             return self._sampled_server_span(method, _NO_PARENT, context)
-        return _PassingOn(_new_not_sampled_trace())
+        return _PassingOn(_NO_TRACE_CONTEXT)
 
     @contextlib.contextmanager
     def _sampled_server_span(
@@ -229,13 +241,14 @@ class Tracing:
     ) -> tuple[trace.Span | None, Metadata]:
         """A CLIENT span, child of the current span, and the call's metadata with its `traceparent`.
 
-        No span (None) when the trace is not sampled; the metadata then carries the not-sampled context on, so
-        the next service does not start a trace of its own that would be a fragment of this one.
+        No span (None) when the trace is not sampled; the metadata then carries the not-sampled context on (none at
+        all for a trace our service left out), so the next service does not start a trace of its own that would be
+        a fragment of this one.
         """
         passed_on = _NOT_SAMPLED.get()
         starts_a_trace = passed_on is None and not trace.get_current_span().get_span_context().is_valid
         if starts_a_trace and not self._keeps_new_trace():
-            passed_on = _new_not_sampled_trace()
+            passed_on = _NO_TRACE_CONTEXT
         if passed_on is None:
             span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
             if span.is_recording():
@@ -335,32 +348,23 @@ class _PassingOn:
         _NOT_SAMPLED.reset(self._token)
 
 
-def _trace_context_of(metadata: Iterable[tuple[str, str | bytes]]) -> Metadata:
-    """The request's `traceparent` and, if it came with one, its `tracestate`; empty without a `traceparent`."""
+def _caller_trace_context(metadata: Iterable[tuple[str, str | bytes]]) -> Metadata | None:
+    """The request's `traceparent` and, if it came with one, its `tracestate`; without a `traceparent`,
+    _NO_TRACE_CONTEXT from one of our services (a trace it left out) and None from any other caller."""
     traceparent = tracestate = None
+    ours = False
     for key, value in metadata:
         if key == "traceparent":
             traceparent = value
         elif key == "tracestate":
             tracestate = value
+        elif key == "user-agent":
+            ours = isinstance(value, str) and value.startswith(ECOSYSTEM_USER_AGENT)
     if traceparent is None:
-        return ()
+        return _NO_TRACE_CONTEXT if ours else None
     if tracestate is None:
         return (("traceparent", traceparent),)
     return ("traceparent", traceparent), ("tracestate", tracestate)
-
-
-def _new_not_sampled_trace() -> Metadata:
-    """The trace context of a new trace outside the sample, to pass on so the next service does not decide again.
-
-    Made _NOT_SAMPLED_BATCH at a time: one per request measured about 15 µs of CPU per order at c=64 on 2 shared
-    cores; made in batches, it no longer showed above the noise (benchmarks/README.md, third round)."""
-    if not _not_sampled_ready:
-        _not_sampled_ready.extend(
-            (("traceparent", f"00-{bits >> 64 or 1:032x}-{bits & _SPAN_ID_BITS or 1:016x}-00"),)  # W3C: no zero ids
-            for bits in map(random.getrandbits, itertools.repeat(192, _NOT_SAMPLED_BATCH))
-        )
-    return _not_sampled_ready.pop()
 
 
 def _trace_context(span: trace.Span) -> Metadata:

@@ -16,6 +16,7 @@ from behave.parser import parse_feature
 
 from acceptance import allure_report, ci_environment
 from acceptance.hooks import refuse_shared_names
+from acceptance.manifest import load_manifest
 from tests import behave_projects
 
 REPO_ROOT = behave_projects.REPO_ROOT
@@ -101,6 +102,22 @@ def test_a_dry_run_of_the_suite_is_clean_and_leaves_the_reports_as_they_were() -
     summary = [line for line in completed.stdout.splitlines() if re.match(r"\d+ (features?|scenarios) passed", line)]
     assert len(summary) == 2 and all(" 0 failed" in line for line in summary), completed.stdout[-500:]
     assert _report_files() == before
+    # The rows before_all gives @manifest.examples outlines are listed too, one per service the manifest declares.
+    listed = re.findall(r"Scenario Outline: (\S+) is registered by the registry contract", completed.stdout)
+    assert listed == [service.name for service in load_manifest(None).services], completed.stdout[:2000]
+
+
+def test_a_dry_run_with_a_manifest_that_cannot_be_read_says_so_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "manifest.toml"
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "behave"), "--dry-run", "-D", f"manifest={missing}", "features/"],
+        cwd=REPO_ROOT, env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert completed.returncode != 0
+    assert f"ConfigError: stack manifest {missing}: no such file" in completed.stdout, completed.stdout
+    assert "Traceback" not in completed.stdout + completed.stderr
 
 
 def _report_files() -> dict[Path, int]:

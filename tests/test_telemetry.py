@@ -2,7 +2,8 @@
 
 Three tiny services stand in for the real ones, each with its own Tracing: trading-system-engine's
 SubmitOrder calls risk-monitor's CheckOrder, which calls configuration-service's GetConfiguration.
-The services sample new traces at the default ratio (or at none); a caller outside them traces every call.
+The services sample new traces at the default ratio (or at none, or only past the engine); a caller outside
+them traces every call. Their channels to each other are opened as ours are (`ECOSYSTEM_CHANNEL_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
 from ecosystem.settings import DEFAULT_TRACE_SAMPLE_RATIO, Settings
-from ecosystem.telemetry import TracedChannel, Tracing, setup_tracing
+from ecosystem.telemetry import ECOSYSTEM_CHANNEL_OPTIONS, TracedChannel, Tracing, setup_tracing
 
 LIMIT_KEY = "risk.position_limits.max_notional"
 CRASH_KEY = "risk.crash"
@@ -108,6 +109,7 @@ def _limit(environment: str, version: int) -> config_pb2.Configuration:
 class Ecosystem:
     receiver: OtlpReceiver
     engine: str  # host:port of each service
+    risk: str
     config: str
     client_tracing: Tracing  # a caller outside the services, tracing every call it makes
     configuration: Configuration
@@ -134,8 +136,18 @@ async def unsampled_ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem
         yield running
 
 
+@pytest.fixture
+async def downstream_sampled_ecosystem(receiver: OtlpReceiver) -> AsyncIterator[Ecosystem]:
+    """The engine starting no trace of its own, risk-monitor and configuration-service keeping every new one: a
+    trace the engine left out would be recorded from risk-monitor on if they decided it again."""
+    async with _ecosystem(receiver, 1.0, engine_ratio=0.0) as running:
+        yield running
+
+
 @contextlib.asynccontextmanager
-async def _ecosystem(receiver: OtlpReceiver, ratio: float) -> AsyncIterator[Ecosystem]:
+async def _ecosystem(
+    receiver: OtlpReceiver, ratio: float, *, engine_ratio: float | None = None
+) -> AsyncIterator[Ecosystem]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def tracing(service_name: str, sample_ratio: float = ratio) -> Tracing:
@@ -144,9 +156,12 @@ async def _ecosystem(receiver: OtlpReceiver, ratio: float) -> AsyncIterator[Ecos
             stack.push_async_callback(traced.shutdown)
             return traced
 
-        async def serve(service_name: str, add: Callable[[Any, grpc.aio.Server], None], servicer: Any) -> str:
+        async def serve(
+            service_name: str, add: Callable[[Any, grpc.aio.Server], None], servicer: Any, sample_ratio: float = ratio
+        ) -> str:
             server = grpc.aio.server(
-                interceptors=[_ServerSpans(await tracing(service_name))], options=[("grpc.so_reuseport", 0)]
+                interceptors=[_ServerSpans(await tracing(service_name, sample_ratio))],
+                options=[("grpc.so_reuseport", 0)],
             )
             add(servicer, server)
             port = server.add_insecure_port("127.0.0.1:0")
@@ -154,10 +169,10 @@ async def _ecosystem(receiver: OtlpReceiver, ratio: float) -> AsyncIterator[Ecos
             stack.push_async_callback(server.stop, None)
             return f"127.0.0.1:{port}"
 
-        async def channel(caller: str, target: str) -> TracedChannel:
-            opened = grpc.aio.insecure_channel(target)
+        async def channel(caller: str, target: str, sample_ratio: float = ratio) -> TracedChannel:
+            opened = grpc.aio.insecure_channel(target, options=ECOSYSTEM_CHANNEL_OPTIONS)
             stack.push_async_callback(opened.close)
-            return (await tracing(caller)).traced_channel(opened)
+            return (await tracing(caller, sample_ratio)).traced_channel(opened)
 
         configuration = Configuration()
         config = await serve(
@@ -167,14 +182,16 @@ async def _ecosystem(receiver: OtlpReceiver, ratio: float) -> AsyncIterator[Ecos
         risk = await serve(
             RISK_MONITOR, risk_pb2_grpc.add_RiskMonitorServiceServicer_to_server, RiskMonitor(risk_to_config)
         )
-        engine_to_risk = risk_pb2_grpc.RiskMonitorServiceStub(await channel(TRADING_SYSTEM_ENGINE, risk))
+        engine_ratio = ratio if engine_ratio is None else engine_ratio
+        engine_to_risk = risk_pb2_grpc.RiskMonitorServiceStub(await channel(TRADING_SYSTEM_ENGINE, risk, engine_ratio))
         engine = await serve(
             TRADING_SYSTEM_ENGINE,
             trading_pb2_grpc.add_TradingEngineServiceServicer_to_server,
             TradingEngine(engine_to_risk),
+            engine_ratio,
         )
         yield Ecosystem(
-            receiver, engine=engine, config=config, client_tracing=await tracing("suite-client", 1.0),
+            receiver, engine=engine, risk=risk, config=config, client_tracing=await tracing("suite-client", 1.0),
             configuration=configuration,
         )
 
@@ -282,15 +299,36 @@ async def test_an_order_its_caller_did_not_sample_leaves_no_span_and_passes_the_
     assert _trace_of(sampled) == (traced_id, True), sampled
 
 
-async def test_an_order_outside_the_root_sample_is_traced_nowhere(unsampled_ecosystem: Ecosystem) -> None:
-    await _submit_order(unsampled_ecosystem)
-    traced_id = await _traced_order(unsampled_ecosystem)
+async def test_an_order_outside_the_root_sample_is_traced_nowhere(downstream_sampled_ecosystem: Ecosystem) -> None:
+    await _submit_order(downstream_sampled_ecosystem)
+    traced_id = await _traced_order(downstream_sampled_ecosystem)
 
-    assert {span.trace_id for span in unsampled_ecosystem.receiver.spans()} == {traced_id}
-    not_sampled, sampled = unsampled_ecosystem.configuration.traceparents
-    # The engine started a trace, left it out and said so downstream, so no later hop started one of its own.
-    assert _trace_of(not_sampled)[1] is False, not_sampled
+    assert {span.trace_id for span in downstream_sampled_ecosystem.receiver.spans()} == {traced_id}
+    left_out, sampled = downstream_sampled_ecosystem.configuration.traceparents
+    # The engine started a trace and left it out; risk-monitor, which keeps every new trace, did not start one of
+    # its own for a call from one of ours that came without a trace context, and sent none on either.
+    assert left_out == "", left_out
     assert _trace_of(sampled) == (traced_id, True), sampled
+
+
+async def test_a_caller_outside_our_services_without_a_trace_context_starts_a_trace(
+    downstream_sampled_ecosystem: Ecosystem,
+) -> None:
+    async with grpc.aio.insecure_channel(downstream_sampled_ecosystem.risk) as channel:
+        order = risk_pb2.Order(order_id="o-1", symbol="BTC-USD", side=risk_pb2.SIDE_BUY, quantity=1, price=100)
+        await risk_pb2_grpc.RiskMonitorServiceStub(channel).CheckOrder(
+            risk_pb2.CheckOrderRequest(order=order), timeout=CALL_TIMEOUT_S
+        )
+
+    spans = await _spans_until(
+        downstream_sampled_ecosystem.receiver,
+        _has(("SERVER", CHECK_ORDER), ("SERVER", GET_CONFIGURATION)),
+        "the trace risk-monitor started for a caller that is not one of our services",
+    )
+    risk_server = _one(spans, RISK_MONITOR, "SERVER", CHECK_ORDER)
+    assert risk_server.parent_span_id == "", "risk-monitor started the trace"
+    (traceparent,) = downstream_sampled_ecosystem.configuration.traceparents
+    assert _trace_of(traceparent) == (risk_server.trace_id, True), traceparent
 
 
 async def test_a_traced_order_is_whole_whatever_the_services_ratio(unsampled_ecosystem: Ecosystem) -> None:
