@@ -189,14 +189,14 @@ class InterServiceClientManager:
         """
         target = self._target(service)
         budget = self._default_timeout_s if timeout is None else timeout
-        deadline = time.monotonic() + budget
+        started = time.monotonic()
+        deadline = started + budget
         try:
             target.breaker.acquire()
         except CircuitOpenError as exc:
             target.last_error = str(exc)
             raise ServiceCommunicationError(service, operation, None, grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         target.requests += 1
-        started = time.monotonic()
         for attempt in range(1, self._retry_attempts + 1):
             endpoint, set_aside = None, False
             try:
@@ -286,10 +286,10 @@ class InterServiceClientManager:
         await asyncio.gather(*(ch.close() for ch in channels), *self._closing, return_exceptions=True)
 
     def _target(self, service: str) -> _Target:
-        if service not in SERVICE_STUBS:
-            raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_STUBS)}")
         target = self._targets.get(service)
         if target is None:
+            if service not in SERVICE_STUBS:
+                raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_STUBS)}")
             target = self._targets[service] = _Target(CircuitBreaker(service, self._breaker_settings))
         return target
 

@@ -12,8 +12,9 @@ class RiskMonitorClient:
     def __init__(self, clients: InterServiceClientManager) -> None:
         self._clients = clients
 
-    async def check_order(self, order: risk_pb2.Order, *, timeout: float | None) -> risk_pb2.CheckOrderResponse:
-        request = risk_pb2.CheckOrderRequest(order=order)
+    async def check_order(
+        self, request: risk_pb2.CheckOrderRequest, *, timeout: float | None
+    ) -> risk_pb2.CheckOrderResponse:
         return await self._clients.call(
             RISK_MONITOR, "CheckOrder", lambda stub, t: stub.CheckOrder(request, timeout=t), timeout=timeout
         )

@@ -140,8 +140,9 @@ class ConfigurationServiceClient:
 
         Cheaper than gathering `get`s, which costs a task per key even when every value is cached.
         """
-        cached = [self._cached(key) for key in keys]
-        if None not in cached:  # the usual case, on every request that reads settings
+        now = self._clock()
+        cached = [self._cached(key, now) for key in keys]
+        if all(cached):  # the usual case, on every request that reads settings (`in` would compare dataclasses)
             return cast(list[ConfigValue], cached)
         missing = [key for key, value in zip(keys, cached, strict=True) if value is None]
         fetched = iter(await asyncio.gather(*(self.get(key, timeout=timeout) for key in missing)) if missing else ())
@@ -174,10 +175,11 @@ class ConfigurationServiceClient:
     def stats_proto(self) -> stats_pb2.ConfigCacheStats:
         return stats_pb2.ConfigCacheStats(**self.stats().__dict__)
 
-    def _cached(self, key: str) -> ConfigValue | None:
-        """The cached value of `key` within its TTL, counted as a hit; None (and nothing counted) otherwise."""
+    def _cached(self, key: str, now: float | None = None) -> ConfigValue | None:
+        """The cached value of `key` within its TTL at `now` (default: the clock's), counted as a hit; None (and
+        nothing counted) otherwise."""
         entry = self._cache.get(key)
-        if entry is not None and entry.expires_at > self._clock():
+        if entry is not None and entry.expires_at > (self._clock() if now is None else now):
             self._hits += 1
             return entry.value
         return None

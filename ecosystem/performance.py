@@ -142,8 +142,10 @@ class PerformanceMonitor:
         else:
             op.failed += 1
         op.sum_s += latency_s
-        op.min_s = min(op.min_s, latency_s)
-        op.max_s = max(op.max_s, latency_s)
+        if latency_s < op.min_s:
+            op.min_s = latency_s
+        if latency_s > op.max_s:
+            op.max_s = latency_s
         op.latencies.add(latency_s)
 
         second = math.floor(now)

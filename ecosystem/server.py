@@ -135,7 +135,7 @@ class _Middleware:
                     if (problem := _request_problem(request)) is not None:
                         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
                     response = await behaviour(request, context)
-                    ok = context.code() in (None, grpc.StatusCode.OK)
+                    ok = context.code() in _ANSWERED_OK
                     return response
                 except grpc.aio.AbortError:
                     raise
@@ -252,6 +252,8 @@ def _decoding(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return decode
 
 
+# A handler that returned normally answered OK unless it set another code (context.set_code).
+_ANSWERED_OK = (None, grpc.StatusCode.OK)
 _NO_SPAN = contextlib.nullcontext()  # holds no state, so one serves every call
 
 

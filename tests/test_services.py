@@ -3,6 +3,8 @@ from configuration-service, dependency status, deadline propagation, graceful sh
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from collections.abc import Iterator
 
@@ -30,6 +32,7 @@ from ecosystem.names import (
     TRADING_SYSTEM_ENGINE,
 )
 from ecosystem.security import ADMIN, SUITE
+from ecosystem.services.trading_system_engine import ORDER_IDS_PER_READ, _random_ids
 
 TIMEOUT_S = 5.0
 WAIT_S = 10.0
@@ -111,6 +114,13 @@ def test_an_order_within_limits_is_accepted_and_can_be_read_back(channels: Chann
         "BTC-USD",
         10,
     )
+
+
+def test_order_ids_stay_distinct_hex_past_one_read_of_random_bytes() -> None:
+    ids = list(itertools.islice(_random_ids(), 2 * ORDER_IDS_PER_READ + 1))
+
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", order_id) for order_id in ids), ids[:3]
 
 
 @pytest.mark.parametrize(

@@ -102,12 +102,14 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
             exposure.approved += 1
             exposure.gross += notional
             exposure.net += notional if order.side == risk_pb2.SIDE_BUY else -notional
-        return risk_pb2.CheckOrderResponse(
+        response = risk_pb2.CheckOrderResponse(
             decision=risk_pb2.DECISION_REJECTED if reasons else risk_pb2.DECISION_APPROVED,
-            reasons=reasons,
             limit_utilization=max(_utilization(quantity, max_quantity), _utilization(notional, max_notional)),
             instance_id=self._instance_id,
         )
+        if reasons:  # passing an empty list costs as much as a full one
+            response.reasons.extend(reasons)
+        return response
 
     async def ReportStrategyStatus(
         self, request: risk_pb2.StrategyStatus, context: grpc.aio.ServicerContext

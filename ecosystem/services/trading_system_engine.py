@@ -12,6 +12,7 @@ import asyncio
 import os
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import grpc
@@ -38,6 +39,7 @@ OUTCOME_DETAIL_CHARS = declared_limit("ecosystem.coordinator.v1.ScenarioOutcome.
 # four stacks on two cores), and the caller saw a bare DEADLINE_EXCEEDED.
 DEADLINE_MARGIN_S = 0.1
 DEPENDENCIES = (RISK_MONITOR, TEST_COORDINATOR, CONFIGURATION_SERVICE)
+ORDER_IDS_PER_READ = 256
 
 
 class _Decided(NamedTuple):
@@ -79,19 +81,20 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         self._risk = RiskMonitorClient(clients)
         self._coordinator = TestCoordinatorClient(clients)
         self._orders: OrderedDict[str, _Decided] = OrderedDict()
+        self._order_ids = _random_ids()
         self._counts: Counter[int] = Counter()
 
     async def SubmitOrder(
         self, request: trading_pb2.SubmitOrderRequest, context: grpc.aio.ServicerContext
     ) -> trading_pb2.SubmitOrderResponse:
-        order = risk_pb2.Order(
-            order_id=os.urandom(16).hex(),
-            strategy_id=request.strategy_id,
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            price=request.price,
-        )
+        check = risk_pb2.CheckOrderRequest()
+        order = check.order  # filled in place: CheckOrderRequest(order=order) would copy it
+        order.order_id = next(self._order_ids)
+        order.strategy_id = request.strategy_id
+        order.symbol = request.symbol
+        order.side = request.side
+        order.quantity = request.quantity
+        order.price = request.price
         problems = order_problems(order)
         if problems:
             logs.log_decision("order_refused", order_id=order.order_id, problems=problems)
@@ -117,7 +120,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         remaining = context.time_remaining()
         timeout = risk_timeout_s if remaining is None else min(remaining - _margin(remaining), risk_timeout_s)
         try:
-            decision = await self._risk.check_order(order, timeout=timeout)
+            decision = await self._risk.check_order(check, timeout=timeout)
         except ServiceCommunicationError as exc:
             logs.log_event("order_failed", level="warning", order_id=order.order_id, code=exc.code.name, error=str(exc))
             await self._report_outcome(order.order_id, "FAILED", str(exc))
@@ -134,13 +137,15 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
             await self._report_outcome(
                 order.order_id, trading_pb2.OrderStatus.Name(status), "; ".join(decision.reasons)
             )
-        return trading_pb2.SubmitOrderResponse(
+        response = trading_pb2.SubmitOrderResponse(
             order_id=order.order_id,
             status=status,
-            reasons=decision.reasons,
             limit_utilization=decision.limit_utilization,
             risk_instance_id=decision.instance_id,
         )
+        if reasons := decision.reasons:  # an approval has none, and passing an empty repeated field costs a copy
+            response.reasons.extend(reasons)
+        return response
 
     async def GetOrder(
         self, request: trading_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
@@ -188,6 +193,14 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
         if answer.not_recorded:
             logs.log_event("scenario_outcome_not_recorded", level="warning", order_id=order_id,
                            reasons=list(answer.not_recorded))
+
+
+def _random_ids() -> Iterator[str]:
+    """Random 128-bit ids in hex, read from the OS ORDER_IDS_PER_READ at a time rather than a system call each."""
+    while True:
+        block = os.urandom(16 * ORDER_IDS_PER_READ).hex()
+        for start in range(0, len(block), 32):
+            yield block[start:start + 32]
 
 
 def _margin(remaining_s: float) -> float:
