@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from ecosystem.api.coordinator.v1 import coordinator_pb2
 from ecosystem.api.risk.v1 import risk_pb2
 from ecosystem.client_manager import InterServiceClientManager
@@ -12,10 +14,11 @@ class RiskMonitorClient:
     def __init__(self, clients: InterServiceClientManager) -> None:
         self._clients = clients
 
-    async def check_order(
+    def check_order(
         self, request: risk_pb2.CheckOrderRequest, *, timeout: float | None
-    ) -> risk_pb2.CheckOrderResponse:
-        return await self._clients.call(
+    ) -> Awaitable[risk_pb2.CheckOrderResponse]:
+        """The call, to await: a coroutine of the client manager's, without one of its own around it."""
+        return self._clients.call(
             RISK_MONITOR, "CheckOrder", lambda stub, t: stub.CheckOrder(request, timeout=t), timeout=timeout
         )
 

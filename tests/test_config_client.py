@@ -327,3 +327,19 @@ async def test_get_many_serves_cached_keys_and_fetches_only_the_missing_ones(
     expected = "trading.venue (testing) is of type string, expected number"
     with pytest.raises(ConfigurationError, match=re.escape(expected)):
         venue.as_number()
+
+
+async def test_cached_gives_every_value_or_none_and_counts_hits_only_when_it_gives_them(
+    client: ConfigurationServiceClient, config_server: ConfigServer
+) -> None:
+    assert await client.get_number(MAX_QUANTITY) == 1000.0
+    hits = client.stats().cache_hits
+
+    assert client.cached((MAX_QUANTITY, "trading.venue")) is None, "trading.venue was never read"
+    assert client.stats().cache_hits == hits
+    await client.get("trading.venue")
+    quantity, venue = client.cached((MAX_QUANTITY, "trading.venue")) or ()
+
+    assert (quantity.as_number(), venue.as_string()) == (1000.0, "SIM")
+    assert client.stats().cache_hits == hits + 2
+    assert config_server.servicer.gets == 2, "cached() itself never calls configuration-service"

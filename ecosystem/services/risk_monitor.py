@@ -31,6 +31,7 @@ from ecosystem.settings import Settings
 MAX_QUANTITY = "risk.max_order_quantity"
 MAX_NOTIONAL = "risk.position_limits.max_notional"
 ALLOWED_SYMBOLS = "risk.allowed_symbols"
+LIMITS = (MAX_QUANTITY, MAX_NOTIONAL, ALLOWED_SYMBOLS)
 ALERT_QUEUE_SIZE = 1000
 MAX_ALERT_STREAMS = 64
 
@@ -61,10 +62,9 @@ class RiskMonitorServicer(risk_pb2_grpc.RiskMonitorServiceServicer):
         problems = order_problems(order)
         if problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
-        timeout = context.time_remaining()
         try:
-            quantity_limit, notional_limit, symbols = await self._config.get_many(
-                (MAX_QUANTITY, MAX_NOTIONAL, ALLOWED_SYMBOLS), timeout=timeout
+            quantity_limit, notional_limit, symbols = self._config.cached(LIMITS) or await self._config.get_many(
+                LIMITS, timeout=context.time_remaining()
             )
             max_quantity, max_notional = quantity_limit.as_number(), notional_limit.as_number()
             allowed = self._allowed(symbols)

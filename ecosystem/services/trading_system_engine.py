@@ -33,6 +33,7 @@ from ecosystem.settings import Settings
 
 TRADING_ENABLED = "trading.enabled"
 RISK_CHECK_TIMEOUT_MS = "trading.risk_check_timeout_ms"
+SETTINGS = (TRADING_ENABLED, RISK_CHECK_TIMEOUT_MS)
 OUTCOME_REPORT_TIMEOUT_S = 1.0
 OUTCOME_DETAIL_CHARS = declared_limit("ecosystem.coordinator.v1.ScenarioOutcome.detail")
 # 50 ms was too thin: on a loaded host the engine's answer arrived after the caller's own deadline (seen on docker,
@@ -100,8 +101,8 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
             logs.log_decision("order_refused", order_id=order.order_id, problems=problems)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid order: " + "; ".join(problems))
         try:
-            trading, risk_timeout = await self._config.get_many(
-                (TRADING_ENABLED, RISK_CHECK_TIMEOUT_MS), timeout=context.time_remaining()
+            trading, risk_timeout = self._config.cached(SETTINGS) or await self._config.get_many(
+                SETTINGS, timeout=context.time_remaining()
             )
             enabled, risk_timeout_s = trading.as_bool(), risk_timeout.as_number() / 1000
         except ConfigurationUnusable as exc:
