@@ -142,10 +142,9 @@ class ConfigurationServiceClient:
         now = self._clock()
         values = []
         for key in keys:
-            entry = self._cache.get(key)
-            if entry is None or entry.expires_at <= now:
+            if (value := self._fresh_value(key, now)) is None:
                 return None
-            values.append(entry.value)
+            values.append(value)
         self._hits += len(values)
         return values
 
@@ -192,11 +191,15 @@ class ConfigurationServiceClient:
     def _cached(self, key: str, now: float | None = None) -> ConfigValue | None:
         """The cached value of `key` within its TTL at `now` (default: the clock's), counted as a hit; None (and
         nothing counted) otherwise."""
-        entry = self._cache.get(key)
-        if entry is not None and entry.expires_at > (self._clock() if now is None else now):
+        value = self._fresh_value(key, self._clock() if now is None else now)
+        if value is not None:
             self._hits += 1
-            return entry.value
-        return None
+        return value
+
+    def _fresh_value(self, key: str, now: float) -> ConfigValue | None:
+        """The cached value of `key` if it is still within its TTL at `now`."""
+        entry = self._cache.get(key)
+        return entry.value if entry is not None and entry.expires_at > now else None
 
     async def _fetch(self, key: str, timeout: float | None) -> ConfigValue:
         self._fetches += 1
