@@ -109,7 +109,7 @@ def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
     if unit == "x":
-        return f"{value:.2f}x"
+        return f"{value:.3f}x"  # two places would show 0.897 as a missed 0.90
     if unit == "µs":
         return f"{value:.2f} µs" if value < 100 else f"{value:.0f} µs"
     if unit == "s":
