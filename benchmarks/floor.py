@@ -19,6 +19,7 @@ from acceptance.processes import dying_with_parent, proc_stat
 from acceptance.targets.local import REPO_ROOT
 from benchmarks.load import (
     CONCURRENCY_LEVELS,
+    GOAL_LEVEL,
     Call,
     LoadSettings,
     measure_path,
@@ -38,10 +39,9 @@ STOP_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 5.0
 # Throughput windows measured in turns: short, so that a slowdown of the host for a second or two hits every path.
 TURN_S = 0.5
-# The concurrency the throughput goals are set at is measured in this many times the windows of the others: a window's
-# throughput varies by about 10 % (more through the stack than the floor), and with nine windows the ratio to the
-# floor moved by up to 0.1 between runs of the same tree.
-GOAL_LEVEL = 64
+# GOAL_LEVEL is measured in this many times the windows of the other levels: a window's throughput varies by about
+# 10 % (more through the stack than the floor), and with nine windows the ratio to the floor moved by up to 0.1
+# between runs of the same tree.
 GOAL_LEVEL_WINDOWS = 3
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ import grpc
 Call = Callable[[], Awaitable[object]]
 
 CONCURRENCY_LEVELS = (1, 16, 64)
+GOAL_LEVEL = 64  # the concurrency the throughput goals are set at (benchmarks/report.py)
 
 
 @dataclass(frozen=True)

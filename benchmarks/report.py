@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load import CONCURRENCY_LEVELS
+from benchmarks.load import CONCURRENCY_LEVELS, GOAL_LEVEL
 
 PATHS = (
     ("floor one hop (client -> B)", ("floor", "one_hop")),
@@ -35,7 +35,7 @@ def _dig(results: dict[str, Any], path: tuple[str, ...]) -> Any:
     return results
 
 
-# The throughput goals at c=64, as shares of the two-hop floor's. "Tracing on" is the services' default sampling.
+# The throughput goals at GOAL_LEVEL, as shares of the two-hop floor's. "Tracing on" is the services' default sampling.
 THROUGHPUT_GOALS = {"tracing_off": 0.9, "tracing_on": 0.8}
 
 
@@ -54,19 +54,19 @@ def goals(results: dict[str, Any]) -> list[Goal]:
         found.append(Goal(f"SubmitOrder p50 / two-hop floor, {tracing.replace('_', ' ')}", ratio, f"<= {limit}x",
                           ratio <= limit, "x"))
     for tracing, least in THROUGHPUT_GOALS.items():
-        ratio = _ratio(results, tracing, "64")
-        found.append(Goal(f"SubmitOrder throughput c=64 / two-hop floor, {tracing.replace('_', ' ')}", ratio,
+        ratio = _ratio(results, tracing, str(GOAL_LEVEL))
+        found.append(Goal(f"SubmitOrder throughput c={GOAL_LEVEL} / two-hop floor, {tracing.replace('_', ' ')}", ratio,
                           f">= {least}x", ratio >= least, "x"))
     # Tracing every order has no goal: the figures show what full tracing costs, next to the default sampling.
-    for figure, label in (("p50", "p50"), ("64", "throughput c=64")):
+    for figure, label in (("p50", "p50"), (str(GOAL_LEVEL), f"throughput c={GOAL_LEVEL}")):
         ratio = _ratio(results, "tracing_on_every_order", figure)
         found.append(Goal(f"SubmitOrder {label} / two-hop floor, every order traced", ratio, "reported", None, "x"))
     mtls, plain = results["submit_order"]["mtls"], results["submit_order"]["tracing_off"]
     p50_cost = mtls["latency_us"]["p50"] / plain["latency_us"]["p50"]
-    rps_cost = mtls["throughput"]["64"]["rps"] / plain["throughput"]["64"]["rps"]
+    rps_cost = mtls["throughput"][str(GOAL_LEVEL)]["rps"] / plain["throughput"][str(GOAL_LEVEL)]["rps"]
     # No goal is set for mTLS: the two ratios are its measured cost, next to plaintext, in the same run.
     found.append(Goal("cost of mTLS: SubmitOrder p50, mTLS / plaintext", p50_cost, "reported", None, "x"))
-    found.append(Goal("cost of mTLS: c=64 throughput, mTLS / plaintext", rps_cost, "reported", None, "x"))
+    found.append(Goal(f"cost of mTLS: c={GOAL_LEVEL} throughput, mTLS / plaintext", rps_cost, "reported", None, "x"))
     by_scenarios = results["submit_order"]["scenarios"]["p50_us_by_active_scenarios"]
     most = max(by_scenarios, key=int)
     growth = by_scenarios[most] / by_scenarios["1"]
@@ -133,11 +133,12 @@ def render(results: dict[str, Any], found: list[Goal]) -> str:
         latency = figures["latency_us"]
         row = [label, *(f"{latency[p]:.0f}" for p in ("p50", "p95", "p99"))]
         row += [f"{figures['throughput'][str(c)]['rps']:.0f}" for c in CONCURRENCY_LEVELS]
-        row += [f"{latency['p50'] / floor_p50:.2f}x",
-                f"{figures['throughput']['64']['rps'] / floor_rps['64']['rps']:.2f}x", _cpu(figures)]
+        goal_level = str(GOAL_LEVEL)
+        row += [_fmt(latency["p50"] / floor_p50, "x"),
+                _fmt(figures["throughput"][goal_level]["rps"] / floor_rps[goal_level]["rps"], "x"), _cpu(figures)]
         path_rows.append(row)
     header = ["path", "p50 µs", "p95 µs", "p99 µs", *(f"c={c} rps" for c in CONCURRENCY_LEVELS),
-              "p50 / floor", "c=64 / floor", "CPU µs/order A + B"]
+              "p50 / floor", f"c={GOAL_LEVEL} / floor", "CPU µs/order A + B"]
     discovery, configuration = results["discovery"], results["configuration"]
     kill = results["failure"]["kill"]
     micro_rows = [

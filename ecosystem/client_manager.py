@@ -30,7 +30,7 @@ from ecosystem.names import CONFIGURATION_SERVICE, GRPC_SERVICES, RISK_MONITOR, 
 from ecosystem.performance import LatencyWindow
 from ecosystem.security import expect_identity
 from ecosystem.settings import BreakerSettings
-from ecosystem.telemetry import ECOSYSTEM_CHANNEL_OPTIONS, Tracing
+from ecosystem.telemetry import TRACING_CHANNEL_OPTIONS, Tracing
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -64,7 +64,6 @@ SERVICE_STUBS: dict[str, type] = {
 }
 
 CHANNEL_OPTIONS = (
-    *ECOSYSTEM_CHANNEL_OPTIONS,
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     # Reconnect quickly to an instance that came back on the same address.
@@ -318,11 +317,12 @@ class InterServiceClientManager:
         target.tried.add(instance.instance_id)
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:
+            options = CHANNEL_OPTIONS if self._tracing is None else CHANNEL_OPTIONS + TRACING_CHANNEL_OPTIONS
             if self._credentials is None:
-                channel = grpc.aio.insecure_channel(instance.endpoint, options=CHANNEL_OPTIONS)
+                channel = grpc.aio.insecure_channel(instance.endpoint, options=options)
             else:
                 channel = grpc.aio.secure_channel(
-                    instance.endpoint, self._credentials, options=CHANNEL_OPTIONS + expect_identity(service)
+                    instance.endpoint, self._credentials, options=options + expect_identity(service)
                 )
             # With tracing on, the stub's calls open their CLIENT spans and carry `traceparent` themselves.
             stub_channel = channel if self._tracing is None else self._tracing.traced_channel(channel)

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 import grpc
 
@@ -155,8 +155,6 @@ class ConfigurationServiceClient:
         """
         now = self._clock()
         cached = [self._cached(key, now) for key in keys]
-        if all(cached):  # `in` would compare dataclasses
-            return cast(list[ConfigValue], cached)
         missing = [key for key, value in zip(keys, cached, strict=True) if value is None]
         fetched = iter(await asyncio.gather(*(self.get(key, timeout=timeout) for key in missing)) if missing else ())
         return [next(fetched) if value is None else value for value in cached]

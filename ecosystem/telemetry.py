@@ -17,8 +17,8 @@ costs no SDK span: its not-sampled trace context is kept in a context variable, 
 on unchanged. New traces are decided here, by TraceIdRatioBased's rule, before any SDK call; the SDK's own
 sampler only follows parents (so `Tracing.tracer`, used directly, opens every new trace it is asked to).
 
-Between our own services a new trace left out travels as no trace context at all: their channels say who they
-are in the user-agent (`ECOSYSTEM_CHANNEL_OPTIONS`), and a call from one of them without a `traceparent` is
+Between our own services a new trace left out travels as no trace context at all: the channels of a service that
+traces say so in the user-agent (`TRACING_CHANNEL_OPTIONS`), and a call from one of them without a `traceparent` is
 read as not sampled, so the callee does not start a trace of its own. Sending a fresh not-sampled `traceparent`
 instead cost about 60 µs of CPU per order at c=64 on two shared cores, most of tracing's cost at load: gRPC's
 metadata work on both ends of every call (benchmarks/README.md, fourth round). A not-sampled `traceparent` a
@@ -67,10 +67,12 @@ Metadata = Sequence[tuple[str, str | bytes]]
 # A well-formed version-00 `traceparent` whose sampled flag is clear (W3C Trace Context).
 _NOT_SAMPLED_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f][02468ace]")
 
-# The user-agent our services' channels send ahead of gRPC's own: a call of theirs without a trace context is in a
-# trace its caller left out.
-ECOSYSTEM_USER_AGENT = "ecosystem-services/1"
-ECOSYSTEM_CHANNEL_OPTIONS = (("grpc.primary_user_agent", ECOSYSTEM_USER_AGENT),)
+# The user-agent, ahead of gRPC's own, of the channels of a service that traces: it decides the sampling of every
+# call it makes and sends a `traceparent` with each one it keeps, so a call of its without one is in a trace it left
+# out. A service that does not trace sends gRPC's user-agent alone, and its callees decide for themselves.
+TRACING_USER_AGENT = "ecosystem-tracing/1"
+TRACING_CHANNEL_OPTIONS = (("grpc.primary_user_agent", TRACING_USER_AGENT),)
+_TRACING_USER_AGENT_PREFIX = TRACING_USER_AGENT + " "  # gRPC appends its own after a space
 # What a call in a trace left out carries when none came from a caller to pass on: nothing.
 _NO_TRACE_CONTEXT: Metadata = ()
 
@@ -143,9 +145,9 @@ class Tracing:
         caller sees, and is marked failed only when that code means the service failed. A request outside the
         sample gets no span: its not-sampled trace context is kept instead, for the calls it makes to pass on.
         """
-        carrier = _caller_trace_context(context.invocation_metadata() or ())
-        if carrier is _NO_TRACE_CONTEXT:  # one of our services left this trace out
-            return _PassingOn(carrier)
+        carrier, tracing_caller = _caller_trace_context(context.invocation_metadata() or ())
+        if not carrier and tracing_caller:  # a service that traces left this trace out
+            return _PassingOn(_NO_TRACE_CONTEXT)
         if carrier:
             traceparent = carrier[0][1]
             if isinstance(traceparent, str) and _NOT_SAMPLED_TRACEPARENT.fullmatch(traceparent):
@@ -348,23 +350,23 @@ class _PassingOn:
         _NOT_SAMPLED.reset(self._token)
 
 
-def _caller_trace_context(metadata: Iterable[tuple[str, str | bytes]]) -> Metadata | None:
-    """The request's `traceparent` and, if it came with one, its `tracestate`; without a `traceparent`,
-    _NO_TRACE_CONTEXT from one of our services (a trace it left out) and None from any other caller."""
+def _caller_trace_context(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[Metadata, bool]:
+    """The request's `traceparent` and, if it came with one, its `tracestate` (empty without a `traceparent`); and
+    whether the caller is a service that traces (`TRACING_USER_AGENT`)."""
     traceparent = tracestate = None
-    ours = False
+    tracing_caller = False
     for key, value in metadata:
         if key == "traceparent":
             traceparent = value
         elif key == "tracestate":
             tracestate = value
         elif key == "user-agent":
-            ours = isinstance(value, str) and value.startswith(ECOSYSTEM_USER_AGENT)
+            tracing_caller = isinstance(value, str) and value.startswith(_TRACING_USER_AGENT_PREFIX)
     if traceparent is None:
-        return _NO_TRACE_CONTEXT if ours else None
+        return _NO_TRACE_CONTEXT, tracing_caller
     if tracestate is None:
-        return (("traceparent", traceparent),)
-    return ("traceparent", traceparent), ("tracestate", tracestate)
+        return (("traceparent", traceparent),), tracing_caller
+    return (("traceparent", traceparent), ("tracestate", tracestate)), tracing_caller
 
 
 def _trace_context(span: trace.Span) -> Metadata:

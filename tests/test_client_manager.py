@@ -17,6 +17,7 @@ from ecosystem.client_manager import InterServiceClientManager, ServiceCommunica
 from ecosystem.discovery import ServiceInstance, ServiceRegistration, ServiceResolver
 from ecosystem.names import RISK_MONITOR
 from ecosystem.settings import BreakerSettings
+from ecosystem.telemetry import TRACING_USER_AGENT, setup_tracing
 
 WAIT_S = 5.0
 REQUEST = risk_pb2.CheckOrderRequest(order=risk_pb2.Order(strategy_id="s1", symbol="BTC-USD"))
@@ -33,12 +34,14 @@ class RiskStub(risk_pb2_grpc.RiskMonitorServiceServicer):
         self.hang = False
         self.release: asyncio.Event | None = None
         self.time_remaining: list[float | None] = []
+        self.user_agents: list[str] = []
 
     async def CheckOrder(
         self, request: risk_pb2.CheckOrderRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.CheckOrderResponse:
         self.hits += 1
         self.time_remaining.append(context.time_remaining())
+        self.user_agents.append(dict(context.invocation_metadata() or ()).get("user-agent", ""))
         if self.abort_code is not None:
             await context.abort(self.abort_code, f"{self.name} was told to fail")
         if self.hang:
@@ -376,3 +379,26 @@ async def test_an_unknown_service_name_lists_the_known_ones(make_manager) -> Non
 
     with pytest.raises(ValueError, match=r"'risk-monitr'.*risk-monitor"):
         await manager.call("risk-monitr", "CheckOrder", lambda stub, t: stub.CheckOrder(REQUEST, timeout=t))
+
+
+async def test_only_a_manager_that_traces_says_so_to_the_services_it_calls(
+    cluster: Cluster, resolver: ServiceResolver
+) -> None:
+    """A callee reads a call without a trace context from a caller that traces as left out of the sample; a caller
+    that does not trace must not say it traces, or a traced callee would never start a trace for it."""
+    instance = await cluster.add("a")
+    # Samples nothing, so it never exports to its (unreachable) endpoint.
+    tracing = setup_tracing("trading-system-engine", "engine-1", f"127.0.0.1:{free_port()}", sample_ratio=0.0)
+    managers = [InterServiceClientManager(resolver, breaker=BreakerSettings(), tracing=t) for t in (None, tracing)]
+    try:
+        for manager in managers:
+            await check(manager)
+    finally:
+        for manager in managers:
+            await manager.close()
+        if tracing is not None:
+            await tracing.shutdown()
+
+    untraced, traced = instance.servicer.user_agents
+    assert not untraced.startswith(TRACING_USER_AGENT), untraced
+    assert traced.startswith(TRACING_USER_AGENT + " "), traced

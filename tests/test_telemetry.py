@@ -3,7 +3,8 @@
 Three tiny services stand in for the real ones, each with its own Tracing: trading-system-engine's
 SubmitOrder calls risk-monitor's CheckOrder, which calls configuration-service's GetConfiguration.
 The services sample new traces at the default ratio (or at none, or only past the engine); a caller outside
-them traces every call. Their channels to each other are opened as ours are (`ECOSYSTEM_CHANNEL_OPTIONS`).
+them traces every call. Their channels to each other are opened as those of a service that traces
+(`TRACING_CHANNEL_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ecosystem.api.risk.v1 import risk_pb2, risk_pb2_grpc
 from ecosystem.api.trading.v1 import trading_pb2, trading_pb2_grpc
 from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
 from ecosystem.settings import DEFAULT_TRACE_SAMPLE_RATIO, Settings
-from ecosystem.telemetry import ECOSYSTEM_CHANNEL_OPTIONS, TracedChannel, Tracing, setup_tracing
+from ecosystem.telemetry import TRACING_CHANNEL_OPTIONS, TracedChannel, Tracing, setup_tracing
 
 LIMIT_KEY = "risk.position_limits.max_notional"
 CRASH_KEY = "risk.crash"
@@ -170,7 +171,7 @@ async def _ecosystem(
             return f"127.0.0.1:{port}"
 
         async def channel(caller: str, target: str, sample_ratio: float = ratio) -> TracedChannel:
-            opened = grpc.aio.insecure_channel(target, options=ECOSYSTEM_CHANNEL_OPTIONS)
+            opened = grpc.aio.insecure_channel(target, options=TRACING_CHANNEL_OPTIONS)
             stack.push_async_callback(opened.close)
             return (await tracing(caller, sample_ratio)).traced_channel(opened)
 
@@ -309,6 +310,27 @@ async def test_an_order_outside_the_root_sample_is_traced_nowhere(downstream_sam
     # its own for a call from one of ours that came without a trace context, and sent none on either.
     assert left_out == "", left_out
     assert _trace_of(sampled) == (traced_id, True), sampled
+
+
+async def test_a_call_outside_any_request_left_out_of_the_sample_is_traced_nowhere(
+    downstream_sampled_ecosystem: Ecosystem,
+) -> None:
+    running = downstream_sampled_ecosystem
+    engine = setup_tracing(TRADING_SYSTEM_ENGINE, "engine-2", running.receiver.endpoint, 0.0)
+    assert engine is not None
+    try:
+        async with grpc.aio.insecure_channel(running.risk, options=TRACING_CHANNEL_OPTIONS) as opened:
+            order = risk_pb2.Order(order_id="o-2", symbol="BTC-USD", side=risk_pb2.SIDE_BUY, quantity=1, price=100)
+            await risk_pb2_grpc.RiskMonitorServiceStub(engine.traced_channel(opened)).CheckOrder(
+                risk_pb2.CheckOrderRequest(order=order), timeout=CALL_TIMEOUT_S
+            )
+    finally:
+        await engine.shutdown()
+    traced_id = await _traced_order(running)
+
+    # A background call of a service that traces, its new trace not kept: no span anywhere, no context sent on.
+    assert {span.trace_id for span in running.receiver.spans()} == {traced_id}
+    assert running.configuration.traceparents[0] == ""
 
 
 async def test_a_caller_outside_our_services_without_a_trace_context_starts_a_trace(

@@ -144,7 +144,7 @@ class TradingEngineServicer(trading_pb2_grpc.TradingEngineServiceServicer):
             limit_utilization=decision.limit_utilization,
             risk_instance_id=decision.instance_id,
         )
-        if reasons := decision.reasons:  # an approval has none, and passing an empty repeated field costs a copy
+        if reasons := decision.reasons:  # as in risk-monitor: an empty one passed to the constructor costs a copy
             response.reasons.extend(reasons)
         return response
 
