@@ -51,13 +51,9 @@ Feature: Configuration lookup
 
   @blocker
   Scenario: A limit changed in the configuration service changes the risk decision without a restart
-    # Through the watch: a client whose watch reconnected re-reads every key it holds in one GetConfigurations,
-    # which would deliver the change too, watch or no watch.
     Given the trading engine has accepted an order for 50 BTC-USD at 100
-    And the GetConfigurations calls of "configuration-service" are counted
     When the configuration "risk.max_order_quantity" for "testing" is set to "10" as NUMBER
     Then within 5 seconds an order for 50 BTC-USD at 100 is REJECTED for "risk.max_order_quantity"
-    And "configuration-service" received 0 GetConfigurations calls since they were counted
 
   @normal
   Scenario: Repeated reads of the limits are served from the risk monitor's cache
