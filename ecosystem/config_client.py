@@ -86,6 +86,8 @@ class CacheStats:
     total_requests: int
     stale_served: int
     fetches: int
+    watching: bool
+    watch_connects: int
 
 
 @dataclass
@@ -109,7 +111,7 @@ class ConfigurationServiceClient:
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Task[ConfigValue]] = {}
-        self._hits = self._misses = self._stale = self._fetches = 0
+        self._hits = self._misses = self._stale = self._fetches = self._watch_connects = 0
         self._watch: asyncio.Task[None] | None = None
         # Set while the watch is live and the cache re-read after it (re)connected.
         self.watching = asyncio.Event()
@@ -181,6 +183,8 @@ class ConfigurationServiceClient:
             total_requests=total,
             stale_served=self._stale,
             fetches=self._fetches,
+            watching=self.watching.is_set(),
+            watch_connects=self._watch_connects,
         )
 
     def stats_proto(self) -> stats_pb2.ConfigCacheStats:
@@ -267,6 +271,7 @@ class ConfigurationServiceClient:
                 logs.log_event("config_watch_connected", endpoint=instance.endpoint)
                 await self._resync()
                 self.watching.set()
+                self._watch_connects += 1
                 async for change in stream:
                     value = _from_proto(change.configuration)
                     # Only keys this service reads: caching every change would grow with what others write.

@@ -52,8 +52,10 @@ Feature: Configuration lookup
   @blocker
   Scenario: A limit changed in the configuration service changes the risk decision without a restart
     Given the trading engine has accepted an order for 50 BTC-USD at 100
+    And the configuration watch of "risk-monitor" is live
     When the configuration "risk.max_order_quantity" for "testing" is set to "10" as NUMBER
     Then within 5 seconds an order for 50 BTC-USD at 100 is REJECTED for "risk.max_order_quantity"
+    And the configuration watch of "risk-monitor" did not reconnect meanwhile
 
   @normal
   Scenario: Repeated reads of the limits are served from the risk monitor's cache

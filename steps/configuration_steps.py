@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from behave import then, when
+from behave import given, then, when
 from behave.runner import Context
 
 
@@ -40,3 +40,15 @@ def step_still_seeded(context: Context, key: str, environment: str) -> None:
 def step_seeded_again(context: Context) -> None:
     """Check that configuration-service serves every risk limit with its seeded value again."""
     context.suite.config.expect_limits_served_as_seeded()
+
+
+@given('the configuration watch of "{service}" is live')
+def step_watch_live(context: Context, service: str) -> None:
+    """Wait until every instance of the service follows configuration changes, and note how often each connected."""
+    context.suite.config.await_watch_live(service)
+
+
+@then('the configuration watch of "{service}" did not reconnect meanwhile')
+def step_watch_not_reconnected(context: Context, service: str) -> None:
+    """Check no instance reconnected its watch since it was live: a reconnection re-reads every cached key."""
+    context.suite.config.expect_watch_not_reconnected(service)

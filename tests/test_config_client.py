@@ -207,6 +207,7 @@ async def test_a_change_missed_while_the_watch_was_down_is_read_when_it_reconnec
 ) -> None:
     await client.start()
     await asyncio.wait_for(client.watching.wait(), WAIT_S)
+    assert (client.stats().watching, client.stats().watch_connects) == (True, 1)
     assert await client.get_number(MAX_QUANTITY) == 1000.0
     await config_server.stop()
     await wait_until_async(
@@ -215,6 +216,7 @@ async def test_a_change_missed_while_the_watch_was_down_is_read_when_it_reconnec
         timeout=WAIT_S,
         what="the client notices its watch is gone",
     )
+    assert client.stats().watching is False
     await ConfigStore(aredis).set(MAX_QUANTITY, "9", "number", "testing")
     assert await client.get_number(MAX_QUANTITY) == 1000.0, "the cached value until the watch is back"
 
@@ -229,6 +231,8 @@ async def test_a_change_missed_while_the_watch_was_down_is_read_when_it_reconnec
     finally:
         await replacement.stop()
     assert client.stats().fetches == 1, "re-read on reconnect, not fetched on a read"
+    stats = client.stats_proto()
+    assert stats.watch_connects == 2, "the reconnection is counted, as the suite reads it from StatsService"
 
 
 async def test_the_last_value_is_served_stale_when_the_service_is_gone(

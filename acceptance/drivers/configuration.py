@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from hamcrest import assert_that, equal_to
 
+from acceptance.declared import REACTION_MARGIN_S
 from acceptance.drivers import Driver
 from acceptance.rpc import RpcResult
 from acceptance.stack_health import RISK_LIMITS
-from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
+from ecosystem.config_client import RECONNECT
+from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, STATS_SERVICE, TRADING_SYSTEM_ENGINE
 from ecosystem.security import ADMIN
 
 # The services that read configuration through a cache, restarted after a scenario changed a value.
 CACHING_SERVICES = (RISK_MONITOR, TRADING_SYSTEM_ENGINE)
 TYPES = ("STRING", "NUMBER", "BOOLEAN", "JSON")
+# A watch an earlier scenario cut off (its service restarted, configuration-service or its Redis down) is back within
+# a few of its longest back-offs (ecosystem.config_client.RECONNECT): one more attempt may fail on the way.
+WATCH_LIVE_TIMEOUT_S = 3 * RECONNECT.max_s + REACTION_MARGIN_S
 
 
 
@@ -37,7 +42,40 @@ class Configuration(Driver):
     def set(self, key: str, environment: str, value: str, value_type: str) -> None:
         self._suite.ok(self.try_set(key, environment, value, value_type))
 
+    def await_watch_live(self, service: str) -> None:
+        """Wait until every instance of `service` follows configuration changes (its watch live and its cache re-read
+        since it connected); note how often each has connected, for `expect_watch_not_reconnected`."""
+        watches = self._suite.wait(
+            lambda: self._watches(service),
+            lambda watches: all(watching for watching, _ in watches.values()),
+            timeout=WATCH_LIVE_TIMEOUT_S,
+            what=f"every {service} instance's configuration watch is live",
+        )
+        for instance, (_, connects) in watches.items():
+            self.state.noted[f"{service} {instance} watch connects"] = connects
+
     # --- expecting -----------------------------------------------------------------------------
+
+    def expect_watch_not_reconnected(self, service: str) -> None:
+        """No instance of `service` reconnected its watch since `await_watch_live`: a reconnection re-reads every
+        cached key, which would deliver a change whether the watch delivers it or not."""
+        now = {instance: connects for instance, (_, connects) in self._watches(service).items()}
+        assert_that(
+            now,
+            equal_to({instance: self.state.noted.get(f"{service} {instance} watch connects") for instance in now}),
+            f"times each {service} instance's configuration watch connected (a reconnection re-reads the cache)",
+        )
+
+    def _watches(self, service: str) -> dict[str, tuple[bool, int]]:
+        """Each instance of `service`: whether its configuration watch is live, and how often it has connected."""
+        watches = {}
+        for handle in self._suite.stack.instances(service):
+            stats = self._suite.ok(
+                self._suite.rpc.call(handle.endpoint, f"{STATS_SERVICE}/GetPerformanceStats", server=service)
+            )
+            cache = stats.get("config_cache") or {}
+            watches[handle.instance_id] = (bool(cache.get("watching")), int(cache.get("watch_connects", 0)))
+        return watches
 
     def expect_limits(self, rows: list[tuple[str, str]]) -> None:
         """The limits a feature states are the seed's for the stack's environment."""

@@ -62,7 +62,7 @@ class PerformanceStats(_message.Message):
     def __init__(self, service: _Optional[str] = ..., instance_id: _Optional[str] = ..., collected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operations: _Optional[_Iterable[_Union[OperationStats, _Mapping]]] = ..., health: _Optional[str] = ..., config_cache: _Optional[_Union[ConfigCacheStats, _Mapping]] = ...) -> None: ...
 
 class ConfigCacheStats(_message.Message):
-    __slots__ = ("cache_size", "cache_hits", "cache_misses", "hit_rate", "total_requests", "stale_served", "fetches")
+    __slots__ = ("cache_size", "cache_hits", "cache_misses", "hit_rate", "total_requests", "stale_served", "fetches", "watching", "watch_connects")
     CACHE_SIZE_FIELD_NUMBER: _ClassVar[int]
     CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
     CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,8 @@ class ConfigCacheStats(_message.Message):
     TOTAL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     STALE_SERVED_FIELD_NUMBER: _ClassVar[int]
     FETCHES_FIELD_NUMBER: _ClassVar[int]
+    WATCHING_FIELD_NUMBER: _ClassVar[int]
+    WATCH_CONNECTS_FIELD_NUMBER: _ClassVar[int]
     cache_size: int
     cache_hits: int
     cache_misses: int
@@ -77,4 +79,6 @@ class ConfigCacheStats(_message.Message):
     total_requests: int
     stale_served: int
     fetches: int
-    def __init__(self, cache_size: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., hit_rate: _Optional[float] = ..., total_requests: _Optional[int] = ..., stale_served: _Optional[int] = ..., fetches: _Optional[int] = ...) -> None: ...
+    watching: bool
+    watch_connects: int
+    def __init__(self, cache_size: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., hit_rate: _Optional[float] = ..., total_requests: _Optional[int] = ..., stale_served: _Optional[int] = ..., fetches: _Optional[int] = ..., watching: _Optional[bool] = ..., watch_connects: _Optional[int] = ...) -> None: ...
