@@ -46,6 +46,7 @@ from acceptance.stack_health import stack_problems
 from acceptance.targets.base import StackTarget, TargetError
 from acceptance.waits import Polled, WaitTimeout, holds_for, poll
 from ecosystem.discovery import RegistryError, registry_snapshot
+from ecosystem.names import STATS_SERVICE
 
 T = TypeVar("T")
 
@@ -113,6 +114,15 @@ class Suite:
         if "/" not in method:
             method = f"{self.manifest.service(service).grpc_services[0]}/{method}"
         return self.rpc.call(self.endpoint(service), method, body, server=service, **options)
+
+    def performance_stats(self, service: str) -> dict[str, dict[str, Any]]:
+        """What each instance of `service` says of itself in StatsService.GetPerformanceStats, by instance id."""
+        return {
+            handle.instance_id: self.ok(
+                self.rpc.call(handle.endpoint, f"{STATS_SERVICE}/GetPerformanceStats", server=service)
+            )
+            for handle in self.stack.instances(service)
+        }
 
     @staticmethod
     def ok(result: RpcResult) -> dict[str, Any]:

@@ -192,10 +192,11 @@ async def measure_in_turns(paths: dict[str, PathUnderTest], settings: LoadSettin
             for name in _rotated(list(paths), repetition):
                 samples = await turn(name, lambda call: sequential_latencies(call, settings.latency_calls))
                 latencies[name].append(percentiles(samples))
-        windows = max(1, round(settings.repetitions * settings.throughput_s / TURN_S))
+        base = max(1, round(settings.repetitions * settings.throughput_s / TURN_S))
+        windows = {level: base * GOAL_LEVEL_WINDOWS if level == GOAL_LEVEL else base for level in CONCURRENCY_LEVELS}
         totals = {name: {level: [0, 0.0, 0] for level in CONCURRENCY_LEVELS} for name in paths}  # done, s, failed
         for level in CONCURRENCY_LEVELS:
-            for number in range(windows * GOAL_LEVEL_WINDOWS if level == GOAL_LEVEL else windows):
+            for number in range(windows[level]):
                 for name in _rotated(list(paths), number):
                     window = await turn(name, lambda call, level=level: throughput(call, level, TURN_S))
                     total = totals[name][level]
@@ -213,8 +214,7 @@ async def measure_in_turns(paths: dict[str, PathUnderTest], settings: LoadSettin
             },
             "cpu_us_per_order": {server: cpu * 1e6 / made[name] for server, cpu in spent[name].items()},
             "repetitions": settings.repetitions,
-            "windows": {str(level): windows * GOAL_LEVEL_WINDOWS if level == GOAL_LEVEL else windows
-                        for level in CONCURRENCY_LEVELS},
+            "windows": {str(level): count for level, count in windows.items()},
         }
         for name in paths
     }

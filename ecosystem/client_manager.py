@@ -168,6 +168,8 @@ class InterServiceClientManager:
         self._retry_attempts = max(1, retry_attempts)
         self._default_timeout_s = default_timeout_s
         self._tracing = tracing
+        # A manager that traces says so to the services it calls (ecosystem.telemetry.TRACING_USER_AGENT).
+        self._channel_options = CHANNEL_OPTIONS if tracing is None else CHANNEL_OPTIONS + TRACING_CHANNEL_OPTIONS
         self._targets: dict[str, _Target] = {}
         self._closing: set[asyncio.Task[None]] = set()
         resolver.subscribe(self._on_instances_changed)
@@ -317,12 +319,11 @@ class InterServiceClientManager:
         target.tried.add(instance.instance_id)
         connection = target.connections.get(instance.instance_id)
         if connection is None or connection.instance.endpoint != instance.endpoint:
-            options = CHANNEL_OPTIONS if self._tracing is None else CHANNEL_OPTIONS + TRACING_CHANNEL_OPTIONS
             if self._credentials is None:
-                channel = grpc.aio.insecure_channel(instance.endpoint, options=options)
+                channel = grpc.aio.insecure_channel(instance.endpoint, options=self._channel_options)
             else:
                 channel = grpc.aio.secure_channel(
-                    instance.endpoint, self._credentials, options=options + expect_identity(service)
+                    instance.endpoint, self._credentials, options=self._channel_options + expect_identity(service)
                 )
             # With tracing on, the stub's calls open their CLIENT spans and carry `traceparent` themselves.
             stub_channel = channel if self._tracing is None else self._tracing.traced_channel(channel)

@@ -212,13 +212,12 @@ class Calls(Driver):
     def requests(self, service: str, method: str) -> int:
         """Requests for one of `service`'s own methods, counted by the service (every instance) itself."""
         operation = f"/{GRPC_SERVICES[service]}/{method}"
-        total = 0
-        for handle in self._suite.stack.instances(service):
-            stats = self._suite.ok(
-                self._suite.rpc.call(handle.endpoint, f"{STATS_SERVICE}/GetPerformanceStats", server=service)
-            )
-            total += sum(int(op["total_requests"]) for op in stats["operations"] if op["operation"] == operation)
-        return total
+        return sum(
+            int(op["total_requests"])
+            for stats in self._suite.performance_stats(service).values()
+            for op in stats["operations"]
+            if op["operation"] == operation
+        )
 
     def expect_in_flight(self, service: str, method: str) -> None:
         """Wait until `service` counts a call of `method` in flight."""

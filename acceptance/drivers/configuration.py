@@ -13,7 +13,7 @@ from acceptance.drivers import Driver
 from acceptance.rpc import RpcResult
 from acceptance.stack_health import RISK_LIMITS
 from ecosystem.config_client import RECONNECT
-from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, STATS_SERVICE, TRADING_SYSTEM_ENGINE
+from ecosystem.names import CONFIGURATION_SERVICE, RISK_MONITOR, TRADING_SYSTEM_ENGINE
 from ecosystem.security import ADMIN
 
 # The services that read configuration through a cache, restarted after a scenario changed a value.
@@ -68,14 +68,10 @@ class Configuration(Driver):
 
     def _watches(self, service: str) -> dict[str, tuple[bool, int]]:
         """Each instance of `service`: whether its configuration watch is live, and how often it has connected."""
-        watches = {}
-        for handle in self._suite.stack.instances(service):
-            stats = self._suite.ok(
-                self._suite.rpc.call(handle.endpoint, f"{STATS_SERVICE}/GetPerformanceStats", server=service)
-            )
-            cache = stats.get("config_cache") or {}
-            watches[handle.instance_id] = (bool(cache.get("watching")), int(cache.get("watch_connects", 0)))
-        return watches
+        caches = {instance: stats.get("config_cache") or {}
+                  for instance, stats in self._suite.performance_stats(service).items()}
+        return {instance: (bool(cache.get("watching")), int(cache.get("watch_connects", 0)))
+                for instance, cache in caches.items()}
 
     def expect_limits(self, rows: list[tuple[str, str]]) -> None:
         """The limits a feature states are the seed's for the stack's environment."""
